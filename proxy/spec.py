@@ -1,0 +1,415 @@
+"""Load an OpenAPI 3.1 document once, compile its schemas, and map requests to operations.
+
+Nothing here knows about client types: every route, parameter, security scheme and schema
+comes from the document. Schema `$ref`s are resolved by `referencing` (the library
+jsonschema itself uses), with the whole document registered as one resource so that
+`#/components/...` pointers work from any schema inside it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from jsonschema.protocols import Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from proxy.patterns import SchemaValidator
+
+#: The URI the loaded document is registered under; schema pointers are relative to it.
+DOCUMENT_URI = "urn:portal-proxy:openapi"
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class SpecError(ValueError):
+    """The OpenAPI document cannot be used; the message names the file and the problem."""
+
+
+def shipped_spec_path() -> Path:
+    """The route's spec shipped with the package (found from any working directory)."""
+    packaged = resources.files("proxy") / "schemas" / "client_types.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    # An editable install or a source checkout: the repository's own schemas/ folder.
+    return Path(__file__).resolve().parent.parent / "schemas" / "client_types.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One path, query, header or cookie parameter of an operation."""
+
+    name: str
+    location: str
+    required: bool
+    schema: Mapping[str, Any]
+    validator: Validator
+
+
+@dataclass(frozen=True, slots=True)
+class MediaType:
+    """A documented body: media type, its schema's compiled validator, examples."""
+
+    media_type: str
+    schema: Mapping[str, Any] | None
+    validator: Validator | None
+    examples: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityScheme:
+    """A credential an operation accepts (an OpenAPI security scheme, resolved)."""
+
+    name: str
+    kind: str  # apiKey, http, oauth2, openIdConnect, mutualTLS
+    location: str  # header, query or cookie
+    param: str  # the header, query parameter or cookie that carries it
+
+
+@dataclass(slots=True)
+class Operation:
+    """One method on one path template, with everything needed to validate it."""
+
+    method: str
+    template: str
+    operation_id: str
+    parameters: tuple[Parameter, ...]
+    request_body: tuple[MediaType, ...]
+    request_body_required: bool
+    responses: dict[str, tuple[MediaType, ...]]
+    # Alternatives: any one requirement satisfied is enough; an empty one means anonymous.
+    security: tuple[tuple[SecurityScheme, ...], ...]
+
+    @cached_property
+    def path_parameters(self) -> dict[str, Parameter]:
+        """Path parameters by name."""
+        return {p.name: p for p in self.parameters if p.location == "path"}
+
+    def response_for(self, status: int) -> tuple[str, tuple[MediaType, ...]] | None:
+        """The documented response for a status: exact, then `4XX`-style ranges, then default."""
+        for key in (str(status), f"{status // 100}XX", f"{status // 100}xx", "default"):
+            if key in self.responses:
+                return key, self.responses[key]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """What a concrete path resolved to: an operation, or only the allowed methods."""
+
+    operation: Operation | None
+    path_params: dict[str, str]
+    allowed: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Route:
+    template: str
+    regex: re.Pattern[str] | None  # None for a template with no parameters
+    names: list[str]
+    literal_segments: int
+    operations: dict[str, Operation] = field(default_factory=dict)
+
+
+class Spec:
+    """A loaded, compiled OpenAPI 3.1 document."""
+
+    def __init__(self, document: Mapping[str, Any], source: str = "<memory>") -> None:
+        self.document = document
+        self.source = source
+        if not isinstance(document, Mapping) or not isinstance(document.get("paths"), Mapping):
+            raise SpecError(f"{source}: not an OpenAPI document (no `paths` mapping)")
+        version = str(document.get("openapi", ""))
+        if not version.startswith("3."):
+            raise SpecError(f"{source}: expected `openapi: 3.x`, found {version or 'nothing'!r}")
+        self.base_path = _base_path(document)
+        resource: Resource[Any] = DRAFT202012.create_resource(document)
+        self.registry: Registry[Any] = Registry().with_resource(DOCUMENT_URI, resource)
+        self._resolver = self.registry.resolver(DOCUMENT_URI)
+        self._validators: dict[str, Validator] = {}
+        self.schemes = self._security_schemes()
+        self._literal: dict[str, _Route] = {}
+        self._templated: list[_Route] = []
+        self.operations: list[Operation] = []
+        self._compile_paths()
+
+    @classmethod
+    def load(cls, path: Path | str) -> Spec:
+        """Read and compile a YAML or JSON OpenAPI document; `SpecError` names what is wrong."""
+        path = Path(path)
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise SpecError(f"cannot read spec file {str(path)!r}: {exc.strerror}") from exc
+        try:
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            document = yaml.load(text, Loader=loader)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"spec file {str(path)!r} is not valid YAML/JSON: {exc}") from exc
+        return cls(document, source=str(path))
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def match(self, method: str, path: str) -> RouteMatch | None:
+        """Map a request path (with the base path, still percent-encoded) to an operation.
+
+        Returns None for a path outside the base path or not in the document. A path that
+        exists without the method gives a match with no operation and the allowed methods.
+        """
+        relative = self.relative_path(path)
+        if relative is None:
+            return None
+        route = self._literal.get(relative)
+        params: dict[str, str] = {}
+        if route is None:
+            for candidate in self._templated:
+                assert candidate.regex is not None
+                found = candidate.regex.fullmatch(relative)
+                if found:
+                    route = candidate
+                    values = found.groups()
+                    params = {n: unquote(v) for n, v in zip(candidate.names, values, strict=True)}
+                    break
+        if route is None:
+            return None
+        operation = route.operations.get(method.lower())
+        allowed = tuple(m.upper() for m in route.operations)
+        return RouteMatch(operation, params, allowed)
+
+    def relative_path(self, path: str) -> str | None:
+        """The path below the base path (`/portal-api`), or None when it is outside it."""
+        base = self.base_path
+        if not base:
+            return path
+        if path.startswith(base) and (len(path) == len(base) or path[len(base)] == "/"):
+            return path[len(base) :] or "/"
+        return None
+
+    def under_base(self, path: str) -> bool:
+        """True for a path under the spec's server base path."""
+        return self.relative_path(path) is not None
+
+    # -- schemas -----------------------------------------------------------------------------
+
+    def resolve(self, node: Any) -> Any:
+        """Follow `$ref`s at the top of an OpenAPI object (parameter, body, response...)."""
+        seen = 0
+        while isinstance(node, Mapping) and "$ref" in node:
+            seen += 1
+            if seen > 32:
+                raise SpecError(f"{self.source}: $ref cycle at {node['$ref']!r}")
+            try:
+                node = self._resolver.lookup(node["$ref"]).contents
+            except Exception as exc:  # referencing raises several unrelated types
+                raise SpecError(f"{self.source}: cannot resolve $ref {node['$ref']!r}") from exc
+        return node
+
+    def deref_schema(self, schema: Any, depth: int = 0) -> Any:
+        """A copy of a schema with every `$ref` inlined (for synthesis; cycles cut at depth)."""
+        if depth > 16:
+            return {}
+        schema = self.resolve(schema)
+        if isinstance(schema, Mapping):
+            return {k: self.deref_schema(v, depth + 1) for k, v in schema.items()}
+        if isinstance(schema, list):
+            return [self.deref_schema(v, depth + 1) for v in schema]
+        return schema
+
+    def validator(self, pointer: str) -> Validator:
+        """A compiled Draft 2020-12 validator for the schema at a JSON pointer, cached."""
+        compiled = self._validators.get(pointer)
+        if compiled is None:
+            compiled = SchemaValidator(
+                {"$ref": f"{DOCUMENT_URI}#{pointer}"}, registry=self.registry
+            )
+            self._validators[pointer] = compiled
+        return compiled
+
+    # -- compilation -------------------------------------------------------------------------
+
+    def _security_schemes(self) -> dict[str, SecurityScheme]:
+        raw = (self.document.get("components") or {}).get("securitySchemes") or {}
+        schemes: dict[str, SecurityScheme] = {}
+        for name, node in raw.items():
+            node = self.resolve(node)
+            kind = str(node.get("type", ""))
+            if kind == "apiKey":
+                schemes[name] = SecurityScheme(name, kind, str(node["in"]), str(node["name"]))
+            else:
+                # http (basic/bearer), oauth2 and openIdConnect all travel in Authorization.
+                schemes[name] = SecurityScheme(name, kind, "header", "Authorization")
+        return schemes
+
+    def _compile_paths(self) -> None:
+        global_security = self.document.get("security")
+        for template, item in self.document["paths"].items():
+            item = self.resolve(item)
+            route = _Route(
+                template,
+                _template_regex(template),
+                _template_names(template),
+                _literal_count(template),
+            )
+            shared = list(item.get("parameters") or [])
+            base = f"/paths/{_escape(template)}"
+            for method in HTTP_METHODS:
+                if method not in item:
+                    continue
+                op = self._compile_operation(
+                    method, template, item[method], shared, f"{base}/{method}", global_security
+                )
+                route.operations[method] = op
+                self.operations.append(op)
+            if route.regex is None:
+                self._literal[template] = route
+            else:
+                self._templated.append(route)
+        # OpenAPI: concrete paths win over templated ones; more literal segments first.
+        self._templated.sort(key=lambda r: -r.literal_segments)
+
+    def _compile_operation(
+        self,
+        method: str,
+        template: str,
+        node: Mapping[str, Any],
+        shared: list[Any],
+        pointer: str,
+        global_security: Any,
+    ) -> Operation:
+        params: dict[tuple[str, str], Parameter] = {}
+        sources = [(p, "/paths") for p in shared] + [
+            (p, pointer) for p in node.get("parameters") or []
+        ]
+        for index, (raw, _) in enumerate(sources):
+            param_pointer = self._pointer_of(raw, pointer, index, len(shared))
+            param = self.resolve(raw)
+            schema_pointer = f"{param_pointer}/schema"
+            schema = param.get("schema") or {}
+            params[(param["name"], param["in"])] = Parameter(
+                name=str(param["name"]),
+                location=str(param["in"]),
+                required=bool(param.get("required", param["in"] == "path")),
+                schema=self.deref_schema(schema),
+                validator=self.validator(schema_pointer),
+            )
+        body_node = node.get("requestBody")
+        request_body: tuple[MediaType, ...] = ()
+        body_required = False
+        if body_node is not None:
+            body_pointer = self._ref_pointer(body_node, f"{pointer}/requestBody")
+            body = self.resolve(body_node)
+            body_required = bool(body.get("required", False))
+            request_body = self._media_types(body.get("content") or {}, f"{body_pointer}/content")
+        responses: dict[str, tuple[MediaType, ...]] = {}
+        for status, raw_response in (node.get("responses") or {}).items():
+            response_pointer = self._ref_pointer(raw_response, f"{pointer}/responses/{status}")
+            response = self.resolve(raw_response)
+            responses[str(status)] = self._media_types(
+                response.get("content") or {}, f"{response_pointer}/content"
+            )
+        security_node = node.get("security", global_security) or []
+        security = tuple(
+            tuple(self.schemes[name] for name in requirement if name in self.schemes)
+            for requirement in security_node
+        )
+        return Operation(
+            method=method.upper(),
+            template=template,
+            operation_id=str(node.get("operationId") or f"{method.upper()} {template}"),
+            parameters=tuple(params.values()),
+            request_body=request_body,
+            request_body_required=body_required,
+            responses=responses,
+            security=security,
+        )
+
+    def _media_types(self, content: Mapping[str, Any], pointer: str) -> tuple[MediaType, ...]:
+        media: list[MediaType] = []
+        for media_type, node in content.items():
+            node = node or {}
+            schema = node.get("schema")
+            media_pointer = f"{pointer}/{_escape(media_type)}/schema"
+            examples = {
+                name: self.resolve(example).get("value")
+                for name, example in (node.get("examples") or {}).items()
+            }
+            if "example" in node:
+                examples.setdefault("default", node["example"])
+            media.append(
+                MediaType(
+                    media_type=media_type.lower(),
+                    schema=self.deref_schema(schema) if schema is not None else None,
+                    validator=self.validator(media_pointer) if schema is not None else None,
+                    examples=examples,
+                )
+            )
+        return tuple(media)
+
+    def _ref_pointer(self, node: Any, default: str) -> str:
+        """The JSON pointer of what `node` really is: its `$ref` chain's target, or `default`."""
+        pointer = default
+        for _ in range(32):
+            if not (isinstance(node, Mapping) and isinstance(node.get("$ref"), str)):
+                return pointer
+            ref = node["$ref"]
+            if not ref.startswith("#"):
+                raise SpecError(f"{self.source}: only local $refs are supported here, not {ref!r}")
+            pointer = ref[1:]
+            node = self.resolve({"$ref": ref})
+        raise SpecError(f"{self.source}: $ref cycle at {default!r}")
+
+    def _pointer_of(self, raw: Any, pointer: str, index: int, shared_count: int) -> str:
+        # A parameter defined inline: its pointer inside the path item or the operation.
+        if index < shared_count:
+            inline = f"{pointer.rsplit('/', 1)[0]}/parameters/{index}"
+        else:
+            inline = f"{pointer}/parameters/{index - shared_count}"
+        return self._ref_pointer(raw, inline)
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter(self.operations)
+
+
+def _escape(token: str) -> str:
+    """Escape a JSON pointer token (RFC 6901) for use inside a URI fragment."""
+    escaped = token.replace("~", "~0").replace("/", "~1")
+    # Characters that are not allowed raw in a URI fragment are percent-encoded;
+    # `referencing` unquotes the fragment before following the pointer.
+    return re.sub(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@]", lambda m: f"%{ord(m.group()):02X}", escaped)
+
+
+def _base_path(document: Mapping[str, Any]) -> str:
+    servers = document.get("servers") or []
+    url = str(servers[0].get("url", "")) if servers else ""
+    path = urlsplit(url).path if "://" in url else url
+    return path.rstrip("/")
+
+
+def _template_regex(template: str) -> re.Pattern[str] | None:
+    if "{" not in template:
+        return None
+    parts = re.split(r"\{([^}/]+)\}", template)
+    pattern = ""
+    for index, part in enumerate(parts):
+        # Even parts are literal text, odd parts parameter names. A parameter matches any
+        # segment, even an empty one, so that `/products//x` is a violation, not a 404.
+        pattern += re.escape(part) if index % 2 == 0 else f"(?P<p{index // 2}>[^/]*)"
+    return re.compile(pattern)
+
+
+def _template_names(template: str) -> list[str]:
+    # Regex group names must be identifiers and OpenAPI parameter names need not be, so
+    # groups are numbered and mapped back to the names here.
+    return re.findall(r"\{([^}/]+)\}", template)
+
+
+def _literal_count(template: str) -> int:
+    return sum(1 for segment in template.split("/") if segment and "{" not in segment)

@@ -1,0 +1,416 @@
+"""Check a request or a response against an operation; return violations, never raise.
+
+The rules are PRODUCT.md's "Validation rules": path, query and header parameters by schema,
+the operation's security requirement, Content-Type, JSON well-formedness and the body schema
+for requests; the documented status, media type and body schema for responses.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from jsonschema import ValidationError
+from jsonschema.protocols import Validator
+from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
+
+from proxy.spec import MediaType, Operation, Parameter
+from proxy.violations import Severity, Violation, violation
+
+#: Bodies are inflated for validation up to this size; a bigger one is reported, not expanded.
+MAX_INFLATED = 16 * 1024 * 1024
+
+_NO_BODY = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBody:
+    """A body as the gateway understood it: JSON value, or the reason it is not one."""
+
+    value: Any = _NO_BODY
+    error: str | None = None
+
+    @property
+    def present(self) -> bool:
+        """True when the body parsed to a JSON value."""
+        return self.value is not _NO_BODY
+
+
+def parse_json(raw: bytes) -> ParsedBody:
+    """Parse a JSON document strictly; the error says what is wrong, never raises."""
+    try:
+        return ParsedBody(orjson.loads(raw))
+    except orjson.JSONDecodeError as exc:
+        reason = str(exc)
+    # orjson refuses integers beyond 64 bits, which JSON allows: try the stdlib for those.
+    if "exceeds 64-bit range" in reason or "Integer" in reason:
+        try:
+            return ParsedBody(json.loads(raw))
+        except (ValueError, RecursionError) as exc:
+            reason = str(exc) or type(exc).__name__
+    if "recursion" in reason.lower():
+        reason = "JSON nested too deeply"
+    return ParsedBody(error=reason)
+
+
+def media_type_of(content_type: str | None) -> str:
+    """`application/json; charset=utf-8` -> `application/json` (lower case)."""
+    if not content_type:
+        return ""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_json_media(media: str) -> bool:
+    """True for `application/json` and `+json` suffixed types."""
+    return media == "application/json" or media.endswith("+json")
+
+
+def find_media(documented: tuple[MediaType, ...], media: str) -> MediaType | None:
+    """The documented media type that a concrete one falls under (`*/*`, `type/*` too)."""
+    wildcard: MediaType | None = None
+    for candidate in documented:
+        if candidate.media_type == media:
+            return candidate
+        kind, _, sub = candidate.media_type.partition("/")
+        if wildcard is None and (kind == "*" or (sub == "*" and media.startswith(f"{kind}/"))):
+            wildcard = candidate
+    return wildcard
+
+
+def describe_location(location: list[str | int]) -> str:
+    """`["response", "body", "GrantType"]` -> `response body property GrantType`."""
+    head = " ".join(str(part) for part in location[:2])
+    rest = location[2:]
+    if not rest:
+        return head
+    field = ".".join(str(part) for part in rest)
+    return f"{head} property {field}"
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def schema_violations(
+    validator: Validator, instance: Any, location: list[str | int]
+) -> list[Violation]:
+    """Schema errors as violations; fast path `is_valid` first, messages only on failure."""
+    if validator.is_valid(instance):
+        return []
+    found: list[Violation] = []
+    for error in _leaf_errors(validator.iter_errors(instance)):
+        where = [*location, *error.absolute_path]
+        found.append(violation(where, str(error.validator), _message(error, where)))
+    return found
+
+
+def _leaf_errors(errors: Iterable[ValidationError]) -> Iterable[ValidationError]:
+    # `$ref`, `allOf`, `anyOf` wrap the keyword that really failed; report that keyword,
+    # except for anyOf/oneOf whose branches each failed (their context is the alternatives).
+    for error in errors:
+        if error.validator in ("$ref", "allOf") and error.context:
+            yield from _leaf_errors(error.context)
+        else:
+            yield error
+
+
+def _message(error: ValidationError, where: list[str | int]) -> str:
+    subject = describe_location(where)
+    keyword = str(error.validator)
+    expected: Any = error.validator_value
+    got = _short(error.instance)
+    if keyword == "type":
+        wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        return f"{subject} must be {wanted}, got {got}"
+    if keyword == "enum":
+        allowed = ", ".join(str(v) for v in expected)
+        return f"{subject} must be one of: {allowed}; got {got}"
+    if keyword == "const":
+        return f"{subject} must be {_short(expected)}, got {got}"
+    if keyword == "pattern":
+        return f"{subject} must match pattern {expected}, got {got}"
+    if keyword == "required":
+        return f"{subject} {error.message}"
+    if keyword == "additionalProperties":
+        return f"{subject} has unexpected properties: {error.message}"
+    return f"{subject}: {error.message}"
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+def validate_request(
+    operation: Operation,
+    path_params: Mapping[str, str],
+    query: str,
+    headers: CIMultiDictProxy[str] | Mapping[str, str],
+    body: bytes,
+) -> tuple[list[Violation], ParsedBody]:
+    """Validate one request; returns the violations and the parsed JSON body (if any)."""
+    found: list[Violation] = []
+    found.extend(_security(operation, headers, query))
+    query_values: MultiDictProxy[str] | None = None
+    for param in operation.parameters:
+        if param.location == "path":
+            raw: str | None = path_params.get(param.name)
+        elif param.location == "query":
+            if query_values is None:
+                query_values = MultiDictProxy(MultiDict(parse_qsl(query, keep_blank_values=True)))
+            raw = query_values.get(param.name)
+        elif param.location == "header":
+            raw = headers.get(param.name)
+        else:
+            continue  # cookie parameters: not used by the portal's API
+        found.extend(_parameter(param, raw))
+    parsed = ParsedBody()
+    if operation.request_body:
+        parsed = _request_body(operation, headers, body, found)
+    return found, parsed
+
+
+def _security(
+    operation: Operation, headers: CIMultiDictProxy[str] | Mapping[str, str], query: str
+) -> list[Violation]:
+    if not operation.security or any(not requirement for requirement in operation.security):
+        return []
+    for requirement in operation.security:
+        if all(
+            _credential_present(scheme.location, scheme.param, headers, query)
+            for scheme in requirement
+        ):
+            return []
+    names = " or ".join(
+        " and ".join(f"{s.name} ({s.kind} in {s.location} {s.param!r})" for s in requirement)
+        for requirement in operation.security
+    )
+    return [
+        violation(
+            ["request"],
+            401,
+            f"Invalid security scheme used: missing or empty credentials; expected {names}",
+        )
+    ]
+
+
+def _credential_present(
+    location: str, name: str, headers: CIMultiDictProxy[str] | Mapping[str, str], query: str
+) -> bool:
+    if location == "header":
+        return bool((headers.get(name) or "").strip())
+    if location == "query":
+        return any(k == name and v.strip() for k, v in parse_qsl(query, keep_blank_values=True))
+    if location == "cookie":
+        cookie = headers.get("Cookie") or ""
+        return any(
+            part.strip().startswith(f"{name}=") and part.split("=", 1)[1].strip()
+            for part in cookie.split(";")
+        )
+    return False
+
+
+def _parameter(param: Parameter, raw: str | None) -> list[Violation]:
+    where: list[str | int] = ["request", param.location, param.name]
+    label = f"request {param.location} parameter {param.name}"
+    if raw is None:
+        if param.required:
+            return [violation(where, "required", f"{label} is required")]
+        return []
+    value = coerce_parameter(raw, param.schema)
+    if value is _NO_BODY:
+        wanted = param.schema.get("type", "a valid value")
+        return [violation(where, "type", f"{label} must be {wanted}, got {_short(raw)}")]
+    if param.validator.is_valid(value):
+        return []
+    found = []
+    for error in param.validator.iter_errors(value):
+        found.append(violation(where, str(error.validator), f"{label}: {error.message}"))
+    return found
+
+
+def coerce_parameter(raw: str, schema: Mapping[str, Any]) -> Any:
+    """Turn a parameter's text into the type its schema names; `_NO_BODY` if it cannot."""
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "integer" in kinds:
+        # ASCII digits only: `int()` would take " 1", "1_000" and non-ASCII digits.
+        text = raw[1:] if raw[:1] == "-" else raw
+        if text.isascii() and text.isdigit():
+            return int(raw)
+    if "number" in kinds:
+        try:
+            number = float(raw)
+        except ValueError:
+            pass
+        else:
+            if raw.isascii() and number == number and abs(number) != float("inf"):
+                return number
+    if "boolean" in kinds and raw in ("true", "false"):
+        return raw == "true"
+    if "string" in kinds or kind is None:
+        return raw
+    return _NO_BODY
+
+
+def _request_body(
+    operation: Operation,
+    headers: CIMultiDictProxy[str] | Mapping[str, str],
+    body: bytes,
+    found: list[Violation],
+) -> ParsedBody:
+    content_type = headers.get("Content-Type")
+    media = media_type_of(content_type)
+    documented = ", ".join(m.media_type for m in operation.request_body)
+    if not body:
+        # The portal decodes every body it documents; an empty one is refused there too.
+        found.append(
+            violation(
+                ["request", "body"], "required", f"request body is empty; expected {documented}"
+            )
+        )
+        return ParsedBody()
+    if not media:
+        found.append(
+            violation(
+                ["request", "header", "Content-Type"],
+                415,
+                f"request Content-Type is missing; expected {documented}",
+            )
+        )
+        return ParsedBody()
+    target = find_media(operation.request_body, media)
+    if target is None:
+        found.append(
+            violation(
+                ["request", "header", "Content-Type"],
+                415,
+                f"request Content-Type {media} is not supported; expected {documented}",
+            )
+        )
+        return ParsedBody()
+    if not is_json_media(media):
+        return ParsedBody()
+    parsed = parse_json(body)
+    if parsed.error is not None:
+        found.append(
+            violation(
+                ["request", "body"],
+                "contentMediaType",
+                f"request body is not valid JSON ({parsed.error})",
+            )
+        )
+        return parsed
+    if target.validator is not None:
+        found.extend(schema_violations(target.validator, parsed.value, ["request", "body"]))
+    return parsed
+
+
+# -- responses --------------------------------------------------------------------------------
+
+
+def validate_response(
+    operation: Operation,
+    status: int,
+    headers: CIMultiDictProxy[str] | Mapping[str, str],
+    body: bytes,
+) -> list[Violation]:
+    """Validate one response (its body as sent on the wire, possibly compressed)."""
+    documented = operation.response_for(status)
+    if documented is None:
+        codes = ",".join(operation.responses)
+        severity: Severity = "Error" if 200 <= status < 300 else "Warning"
+        return [
+            violation(
+                ["response"],
+                status,
+                f"response status {status} is not documented for {operation.operation_id}; "
+                f"documented: {codes}",
+                severity,
+            )
+        ]
+    _, media_types = documented
+    if not media_types:
+        return []
+    names = ", ".join(m.media_type for m in media_types)
+    if status in (204, 304) or not body:
+        if not body:
+            return [
+                violation(
+                    ["response", "body"],
+                    "required",
+                    f"response body is empty; status {status} documents {names}",
+                )
+            ]
+        return []
+    media = media_type_of(headers.get("Content-Type"))
+    if not media:
+        return [
+            violation(
+                ["response", "header", "Content-Type"],
+                415,
+                f"response Content-Type is missing on a non-empty body; expected {names}",
+            )
+        ]
+    target = find_media(media_types, media)
+    if target is None:
+        return [
+            violation(
+                ["response", "header", "Content-Type"],
+                415,
+                f"response Content-Type {media} is not documented for status {status}; "
+                f"expected {names}",
+            )
+        ]
+    if not is_json_media(media) or target.validator is None:
+        return []
+    plain = decoded_body(headers.get("Content-Encoding"), body)
+    if plain is None:
+        encoding = headers.get("Content-Encoding")
+        return [
+            violation(
+                ["response", "header", "Content-Encoding"],
+                "contentEncoding",
+                f"response body could not be decoded from Content-Encoding {encoding}",
+                "Warning",
+            )
+        ]
+    parsed = parse_json(plain)
+    if parsed.error is not None:
+        return [
+            violation(
+                ["response", "body"],
+                "contentMediaType",
+                f"response body is not valid JSON ({parsed.error}); expected {media}",
+            )
+        ]
+    return schema_violations(target.validator, parsed.value, ["response", "body"])
+
+
+def decoded_body(encoding: str | None, body: bytes) -> bytes | None:
+    """Undo gzip/deflate Content-Encoding (bounded); None when it cannot be undone."""
+    coding = (encoding or "identity").strip().lower()
+    if coding in ("identity", ""):
+        return body
+    if coding not in ("gzip", "x-gzip", "deflate"):
+        return None
+    try:
+        if coding == "deflate":
+            try:
+                inflater = zlib.decompressobj()
+                plain = inflater.decompress(body, MAX_INFLATED)
+            except zlib.error:
+                inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send
+                plain = inflater.decompress(body, MAX_INFLATED)
+        else:
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            plain = inflater.decompress(body, MAX_INFLATED)
+    except zlib.error:
+        return None
+    if inflater.unconsumed_tail:
+        return None  # larger than we are willing to inflate
+    return plain
