@@ -1,0 +1,113 @@
+"""The gateway's own endpoints under `/__proxy/`: health, violations, metrics, cassettes.
+
+They are answered here and never forwarded. With `--admin-token T`, all but `health`
+require `Authorization: Bearer T`; comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import orjson
+from aiohttp import web
+
+from proxy import __version__
+from proxy.problems import SOURCE_HEADER, problem
+
+if TYPE_CHECKING:
+    from proxy.gateway import Gateway
+
+PREFIX = "/__proxy"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def add_routes(app: web.Application, gateway: Gateway) -> None:
+    """Register the admin endpoints on `app`."""
+
+    def guarded(handler: Handler) -> Handler:
+        async def check(request: web.Request) -> web.StreamResponse:
+            token = gateway.settings.admin_token
+            if token is not None:
+                sent = request.headers.get("Authorization", "")
+                if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                    return problem(
+                        "unauthorized",
+                        "this endpoint requires `Authorization: Bearer <admin token>`",
+                        headers={"WWW-Authenticate": 'Bearer realm="portal-proxy"'},
+                    )
+            return await handler(request)
+
+        return check
+
+    async def health(request: web.Request) -> web.StreamResponse:
+        return _json(
+            {
+                "status": "ok",
+                "mode": gateway.settings.mode,
+                "version": __version__,
+                "spec": gateway.spec.source,
+                "operations": len(gateway.spec.operations),
+            }
+        )
+
+    async def violations(request: web.Request) -> web.StreamResponse:
+        query = request.query
+        try:
+            since = float(query["since"]) if "since" in query else None
+            limit = int(query.get("limit", "100"))
+        except ValueError:
+            return problem("bad-request", "`since` must be a unix time and `limit` an integer")
+        if limit < 1:
+            return problem("bad-request", "`limit` must be at least 1")
+        recent = gateway.reporter.recent(since=since, operation=query.get("operation"), limit=limit)
+        return _json({"violations": recent, "count": len(recent)})
+
+    async def metrics(request: web.Request) -> web.StreamResponse:
+        body, content_type = gateway.reporter.metrics.render()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        response.headers[SOURCE_HEADER] = "gateway"
+        return response
+
+    async def cassettes(request: web.Request) -> web.StreamResponse:
+        listing = [
+            {
+                "name": cassette.name,
+                "interactions": len(cassette),
+                "plays": cassette.plays,
+                "recording": gateway.writer is not None
+                and index == 0
+                and gateway.settings.mode == "record",
+            }
+            for index, cassette in enumerate(gateway.cassettes)
+        ]
+        return _json(
+            {
+                "cassette_dir": str(gateway.settings.cassette_dir),
+                "record_mode": gateway.record_mode if gateway.settings.mode == "record" else None,
+                "match_on": list(gateway.settings.match_on),
+                "cassettes": listing,
+            }
+        )
+
+    async def unknown(request: web.Request) -> web.StreamResponse:
+        return problem(
+            "unknown-route",
+            f"no admin endpoint {request.path}; try {PREFIX}/health, {PREFIX}/violations, "
+            f"{PREFIX}/metrics or {PREFIX}/cassettes",
+        )
+
+    app.router.add_get(f"{PREFIX}/health", health)
+    app.router.add_get(f"{PREFIX}/violations", guarded(violations))
+    app.router.add_get(f"{PREFIX}/metrics", guarded(metrics))
+    app.router.add_get(f"{PREFIX}/cassettes", guarded(cassettes))
+    app.router.add_route("*", PREFIX + "/{tail:.*}", guarded(unknown))
+
+
+def _json(value: object) -> web.Response:
+    response = web.Response(body=orjson.dumps(value), content_type="application/json")
+    response.headers[SOURCE_HEADER] = "gateway"
+    return response

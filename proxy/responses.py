@@ -1,0 +1,82 @@
+"""Responses the route sends: portal-shaped errors, synthesized bodies, and passthroughs.
+
+A passthrough (upstream or cassette) must reach the client with exactly the headers it had:
+aiohttp's server would otherwise add `Content-Type: application/octet-stream`, `Server` and
+`Date`. The response is marked with the header names it really has, and the app's
+`on_response_prepare` hook (`strip_invented_headers`) removes whatever aiohttp added.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from email.utils import format_datetime
+
+import orjson
+from aiohttp import hdrs, web
+
+from proxy.problems import SOURCE_HEADER
+from proxy.upstream import end_to_end
+from proxy.violations import Violation
+
+#: The header names a passthrough response really has (lower case).
+PASSTHROUGH = web.ResponseKey("portal_proxy_passthrough", frozenset[str])
+
+_INVENTED = (hdrs.CONTENT_TYPE, hdrs.SERVER, hdrs.DATE)
+
+
+def json_response(status: int, value: object, source: str) -> web.Response:
+    """A JSON response made by the gateway itself (mock bodies, portal-shaped errors)."""
+    response = web.Response(
+        status=status, body=orjson.dumps(value), content_type="application/json"
+    )
+    response.headers[SOURCE_HEADER] = source
+    return response
+
+
+def request_error(violations: list[Violation], source: str) -> web.Response:
+    """The portal's answer to a bad request: 401 for missing credentials, else 422.
+
+    Both are `{"errors": [...]}` (the spec's `OnlyErrors`), one message per problem.
+    """
+    errors = [v for v in violations if v["severity"] == "Error"]
+    unauthorized = [v for v in errors if v["code"] == 401]
+    chosen = unauthorized or errors
+    status = 401 if unauthorized else 422
+    return json_response(status, {"errors": [v["message"] for v in chosen]}, source)
+
+
+def passthrough(
+    status: int,
+    reason: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes,
+    source: str,
+    *,
+    refresh_date: bool = False,
+) -> web.Response:
+    """Send a recorded or upstream response as it was: status, headers (less hop-by-hop)
+    and body bytes. `refresh_date` replaces a recorded `Date` with the current time."""
+    kept = end_to_end(headers)
+    response = web.Response(status=status, reason=reason or None, body=body)
+    out = response.headers
+    for name, value in kept:
+        lowered = name.lower()
+        if lowered == "content-length":
+            continue  # aiohttp sets it from the body; a stale value would break framing
+        if refresh_date and lowered == "date":
+            value = format_datetime(dt.datetime.now(dt.UTC), usegmt=True)
+        out.add(name, value)
+    out[SOURCE_HEADER] = source
+    response[PASSTHROUGH] = frozenset(name.lower() for name, _ in kept)
+    return response
+
+
+async def strip_invented_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare` hook: undo aiohttp's default headers on passthroughs."""
+    real = response.get(PASSTHROUGH)
+    if real is None:
+        return
+    for name in _INVENTED:
+        if name.lower() not in real:
+            response.headers.popall(name, None)
