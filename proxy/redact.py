@@ -1,0 +1,95 @@
+"""Secrets out of recordings: headers, query parameters and cookies replaced by a placeholder.
+
+What counts as a secret comes from the OpenAPI document's `securitySchemes`, plus the
+credentials every HTTP stack uses (`Authorization`, `Proxy-Authorization`, `Set-Cookie`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote_plus
+
+#: What a secret value is replaced with.
+REDACTED = "REDACTED"
+
+# Credentials whatever the spec says: `http` schemes, OAuth2 and OpenID Connect all travel in
+# `Authorization`, and a forward proxy's credentials in `Proxy-Authorization`.
+_ALWAYS_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+class Redactor:
+    """Replaces secret values with `REDACTED`, leaving everything else untouched.
+
+    Header names compare case-insensitively; query parameter and cookie names are
+    case-sensitive, as they are on the wire. `Set-Cookie` values are always replaced whole;
+    in a `Cookie` header only the named cookies' values are replaced.
+    """
+
+    __slots__ = ("_cookie_names", "_header_names", "_query_names")
+
+    def __init__(
+        self,
+        header_names: Iterable[str] = (),
+        query_names: Iterable[str] = (),
+        cookie_names: Iterable[str] = (),
+    ) -> None:
+        self._header_names = _ALWAYS_SECRET_HEADERS | {name.lower() for name in header_names}
+        self._query_names = frozenset(query_names)
+        self._cookie_names = frozenset(cookie_names)
+
+    @classmethod
+    def from_security_schemes(
+        cls, schemes: Mapping[str, Any], extra_headers: Iterable[str] = ()
+    ) -> Redactor:
+        """Build a redactor from an OpenAPI `components.securitySchemes` mapping.
+
+        `apiKey` schemes name a header, query parameter or cookie; every other scheme type
+        (`http`, `oauth2`, `openIdConnect`) sends `Authorization`, which is always redacted.
+        `extra_headers` adds header names the spec does not declare.
+        """
+        names: dict[str, list[str]] = {"header": list(extra_headers), "query": [], "cookie": []}
+        for scheme in schemes.values():
+            if not isinstance(scheme, Mapping) or scheme.get("type") != "apiKey":
+                continue
+            name, where = scheme.get("name"), scheme.get("in")
+            if isinstance(name, str) and where in names:
+                names[where].append(name)
+        return cls(names["header"], names["query"], names["cookie"])
+
+    def headers(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Return the header pairs in order, with secret values replaced."""
+        redacted: list[tuple[str, str]] = []
+        for name, value in pairs:
+            lowered = name.lower()
+            if lowered in self._header_names or lowered == "set-cookie":
+                value = REDACTED
+            elif lowered == "cookie" and self._cookie_names:
+                value = self._cookie(value)
+            redacted.append((name, value))
+        return redacted
+
+    def uri(self, url: str) -> str:
+        """Return `url` with the values of secret query parameters replaced.
+
+        Everything else (order, encoding, blank values, the fragment) is kept byte for byte,
+        so a redacted URI differs from the original only where a secret was.
+        """
+        if not self._query_names or "?" not in url:
+            return url
+        base, _, rest = url.partition("?")
+        query, hash_mark, fragment = rest.partition("#")
+        parts = query.split("&")
+        for i, part in enumerate(parts):
+            name, equals, _value = part.partition("=")
+            if equals and unquote_plus(name) in self._query_names:
+                parts[i] = f"{name}={REDACTED}"
+        return f"{base}?{'&'.join(parts)}{hash_mark}{fragment}"
+
+    def _cookie(self, header: str) -> str:
+        parts = header.split(";")
+        for i, part in enumerate(parts):
+            name, equals, _value = part.partition("=")
+            if equals and name.strip() in self._cookie_names:
+                parts[i] = f"{name}={REDACTED}"
+        return ";".join(parts)
