@@ -88,6 +88,7 @@ def add_routes(app: web.Application, gateway: Gateway) -> None:
             {
                 "cassette_dir": str(gateway.settings.cassette_dir),
                 "record_mode": gateway.record_mode if gateway.settings.mode == "record" else None,
+                "recorded": gateway.recorded,
                 "match_on": list(gateway.settings.match_on),
                 "cassettes": listing,
             }

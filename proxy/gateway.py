@@ -9,6 +9,7 @@ upstream session, reporter) and is created and closed by `proxy.app`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from proxy.storage import (
     load_cassette,
 )
 from proxy.synth import synthesize
-from proxy.upstream import Upstream, UpstreamError, UpstreamResponse
+from proxy.upstream import Upstream, UpstreamError, UpstreamResponse, end_to_end
 from proxy.validation import find_media, validate_response
 
 log = logging.getLogger("portal_proxy")
@@ -56,10 +57,12 @@ class Gateway:
         if settings.upstream:
             self.upstream = Upstream(settings.upstream, spec.base_path, settings.upstream_timeout)
         self.origin = self.upstream.origin if self.upstream else PLACEHOLDER_ORIGIN
+        self.host = self.origin.split("://", 1)[1]
         self.prefix = self.upstream.prefix if self.upstream else ""
         # Record mode as it applies to this run: `once` is decided at start (VCR.py's
         # meaning): replay an existing cassette, or record everything into a new one.
         self.record_mode = settings.record_mode
+        self.recorded = 0  # interactions recorded by this run
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -78,6 +81,7 @@ class Gateway:
                     self.cassettes = [Cassette(path.stem, settings.match_on)]
         if not self.upstream and self.cassettes:
             self.origin, self.prefix = self._recorded_origin()
+            self.host = self.origin.split("://", 1)[1]
         if self.upstream is not None:
             await self.upstream.start()
         await self.reporter.start()
@@ -123,7 +127,12 @@ class Gateway:
     def recorded_request(self, ex: Exchange) -> RecordedRequest:
         """The request as a cassette stores it: upstream URI, redacted headers, raw body."""
         uri = self.redactor.uri(f"{self.origin}{self.prefix}{ex.raw_path_qs}")
-        headers = tuple(self.redactor.headers(ex.request.headers.items()))
+        # The headers the upstream got: end-to-end ones, with its own Host.
+        sent = [
+            (name, self.host if name.lower() == "host" else value)
+            for name, value in end_to_end(plain_pairs(ex.request.headers.items()))
+        ]
+        headers = tuple(self.redactor.headers(sent))
         return RecordedRequest(ex.request.method, uri, headers, ex.body)
 
     def lookup(self, ex: Exchange) -> Interaction | None:
@@ -211,13 +220,17 @@ class Gateway:
         """Append the exchange to the cassette (redacted, body decoded for readability)."""
         if self.writer is None:
             return
-        headers, body = decode_for_cassette(list(answer.headers.items()), answer.body)
+        headers, body = decode_for_cassette(plain_pairs(answer.headers.items()), answer.body)
         response = RecordedResponse(
             answer.status, answer.reason, tuple(self.redactor.headers(headers)), body
         )
         interaction = Interaction(self.recorded_request(ex), response)
         self.writer.append(interaction)
-        self.cassettes[0].add(interaction)
+        self.recorded += 1
+        if self.record_mode == "new_episodes":
+            # Only new_episodes replays what this run recorded; `all` never looks anything
+            # up, so it keeps nothing in memory (a long recording stays flat in RSS).
+            self.cassettes[0].add(interaction)
 
     # -- mock --------------------------------------------------------------------------------
 
@@ -263,6 +276,11 @@ class Gateway:
             body = synthesize(media.schema, echo=echo)
         ex.source = "mock"
         return json_response(chosen, body, "mock")
+
+
+def plain_pairs(items: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Header pairs with plain `str` names (multidict's `istr` is not a JSON key to orjson)."""
+    return [(str(name), value) for name, value in items]
 
 
 def default_status(operation: Operation) -> int:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
+from proxy.responses import PASSTHROUGH, strip_invented_headers
+
 
 @dataclass(slots=True)
 class Scripted:
@@ -55,6 +57,7 @@ class Standin:
         """The aiohttp application serving the route."""
         app = web.Application()
         app[STANDIN] = self
+        app.on_response_prepare.append(strip_invented_headers)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
@@ -73,6 +76,8 @@ class Standin:
             response = web.Response(status=canned.status, body=canned.body)
             for name, value in canned.headers:
                 response.headers.add(name, value)
+            # Exactly the scripted headers: no Content-Type/Server/Date added by aiohttp.
+            response[PASSTHROUGH] = frozenset(name.lower() for name, _ in canned.headers)
             return response
         return self.portal(request, body)
 
