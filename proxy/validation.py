@@ -42,11 +42,20 @@ class ParsedBody:
 
 
 def parse_json(raw: bytes) -> ParsedBody:
-    """Parse a JSON document strictly; the error says what is wrong, never raises."""
+    """Parse a JSON document strictly; the error says what is wrong, never raises.
+
+    Duplicate object keys are refused: parsers disagree on which one wins (orjson and Go
+    keep the last), so a body that says two things is not accepted as either.
+    """
     try:
-        return ParsedBody(orjson.loads(raw))
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         reason = str(exc)
+    else:
+        duplicate = _duplicate_key(raw, value)
+        if duplicate is not None:
+            return ParsedBody(error=f"duplicate object key {duplicate!r}")
+        return ParsedBody(value)
     # orjson refuses integers beyond 64 bits, which JSON allows: try the stdlib for those.
     if "exceeds 64-bit range" in reason or "Integer" in reason:
         try:
@@ -56,6 +65,40 @@ def parse_json(raw: bytes) -> ParsedBody:
     if "recursion" in reason.lower():
         reason = "JSON nested too deeply"
     return ParsedBody(error=reason)
+
+
+def _count_keys(value: Any) -> int:
+    if isinstance(value, dict):
+        return len(value) + sum(_count_keys(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_count_keys(v) for v in value)
+    return 0
+
+
+def _duplicate_key(raw: bytes, value: Any) -> str | None:
+    """The first duplicated key, if any; cheap unless the document looks suspicious."""
+    if not isinstance(value, dict | list):
+        return None
+    # Fast path: each key is followed by `":`; when that count equals the parsed keys there
+    # can be no duplicate. Otherwise (white space before a colon, `":` inside strings, or
+    # a real duplicate) look properly.
+    if raw.count(b'":') == _count_keys(value):
+        return None
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not found:
+                found.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return None
+    return found[0] if found else None
 
 
 def media_type_of(content_type: str | None) -> str:
