@@ -1,0 +1,489 @@
+"""pytest plugin: serve, record and check portal cassettes from inside a test suite.
+
+Installing the package registers it (the `pytest11` entry point `portal_proxy`). It adds:
+
+- the `portal_proxy` factory fixture: each call starts a gateway on 127.0.0.1, port 0, and
+  returns a `PortalProxy` (`.url`, `.violations`, `.plays`, `.cassette_path`); the gateways
+  are closed in reverse order at teardown, flushing what they recorded;
+- a cassette per test, `<test dir>/cassettes/<module>.<test>.yaml` (fixtures
+  `portal_cassette_dir` and `portal_cassette_name`, marker `portal_cassette("name")`);
+- `--portal-record-mode` (default `none`: replay only, so CI needs no network) and
+  `--portal-upstream URL` (or `PORTAL_PROXY_UPSTREAM`), so re-recording a suite is one command;
+- `--portal-strict` / `@pytest.mark.portal_strict`: a test whose exchanges had Error
+  violations fails, listing them.
+
+Each gateway runs in a thread with its own event loop, as pytest-httpserver runs its server:
+the same fixture then serves sync tests (`requests`, `urllib`) and async ones (aiohttp, httpx,
+any loop or framework), without pytest-asyncio, and a sync client inside an async test cannot
+deadlock the server. The heavy imports (the app, jsonschema) happen at the first call, so the
+plugin costs nothing in test runs that do not use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
+import os
+import re
+import shlex
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import pytest
+
+from proxy.settings import OPTIONS, RECORD_MODES, Settings, SettingsError, check
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from proxy.gateway import Gateway
+    from proxy.violations import Violation
+
+__all__ = ["PortalProxy", "PortalProxyFactory", "default_cassette_name"]
+
+T = TypeVar("T")
+
+UPSTREAM_ENV = "PORTAL_PROXY_UPSTREAM"
+#: Seconds to wait for a gateway to start, and to stop (in-flight requests, then the flush).
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 60.0
+
+_NAME_MAX = 200  # what proxy.storage accepts
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """The plugin's command-line options, resolved once per run."""
+
+    record_mode: str
+    upstream: str | None
+    strict: bool
+
+
+_OPTIONS = pytest.StashKey[_Options]()
+_STARTED = pytest.StashKey[list["PortalProxy"]]()
+
+
+# -- options and markers ------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--portal-record-mode`, `--portal-upstream`, `--portal-strict`."""
+    group = parser.getgroup("portal-proxy", "portal-proxy cassettes")
+    group.addoption(
+        "--portal-record-mode",
+        choices=RECORD_MODES,
+        default="none",
+        help="VCR.py record mode of the portal_proxy fixture: none (default: replay only, "
+        "no network), once, new_episodes or all (these record, and need --portal-upstream)",
+    )
+    group.addoption(
+        "--portal-upstream",
+        metavar="URL",
+        default=None,
+        help=f"the portal to record from, e.g. http://portal:3001 (default: ${UPSTREAM_ENV})",
+    )
+    group.addoption(
+        "--portal-strict",
+        action="store_true",
+        default=False,
+        help="fail every test whose portal exchanges had spec violations of severity Error",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers and check the options once, before any test runs."""
+    config.addinivalue_line(
+        "markers",
+        "portal_cassette(name): the cassette the portal_proxy fixture uses in this test "
+        "(<portal_cassette_dir>/<name>.yaml) instead of <module>.<test>",
+    )
+    config.addinivalue_line(
+        "markers",
+        "portal_strict(enabled=True): fail the test if its portal exchanges had spec "
+        "violations of severity Error (portal_strict(False) opts out of --portal-strict)",
+    )
+    upstream = config.getoption("portal_upstream")
+    origin = "--portal-upstream"
+    if upstream is None and os.environ.get(UPSTREAM_ENV):
+        upstream, origin = os.environ[UPSTREAM_ENV], UPSTREAM_ENV
+    if upstream is not None:
+        parse_url = next(o.parse for o in OPTIONS if o.name == "upstream")
+        try:
+            upstream = parse_url(upstream)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{origin}: {exc}") from None
+    config.stash[_OPTIONS] = _Options(
+        record_mode=config.getoption("portal_record_mode"),
+        upstream=upstream,
+        strict=bool(config.getoption("portal_strict")),
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """One header line when recording or strict, so a run's settings show in its log."""
+    options = config.stash.get(_OPTIONS, None)
+    if options is None or (options.record_mode == "none" and not options.strict):
+        return None
+    return (
+        f"portal-proxy: record mode {options.record_mode}, "
+        f"upstream {options.upstream or '(none)'}, strict {'on' if options.strict else 'off'}"
+    )
+
+
+# -- the gateway in a thread --------------------------------------------------------------------
+
+
+class PortalProxy:
+    """One gateway the `portal_proxy` fixture started, serving from a thread of its own.
+
+    `url` is the base URL of the route (the server's URL plus the spec's base path,
+    `http://127.0.0.1:PORT/portal-api`); `server_url` is the same without the base path (for
+    the admin endpoints under `/__proxy/`). `violations`, `reports` and `plays` are read from
+    the gateway when asked; after `close` they keep their final values.
+    """
+
+    def __init__(self, settings: Settings, cassette_path: Path | None) -> None:
+        """Use the `portal_proxy` fixture; `start` serves, `close` stops and flushes."""
+        self.settings = settings
+        self.cassette_path = cassette_path
+        self.server_url = ""
+        self.url = ""
+        self._app: web.Application | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._final: tuple[list[dict[str, Any]], dict[str, int]] | None = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"portal-proxy {settings.mode}", daemon=True
+        )
+
+    def __repr__(self) -> str:
+        return f"<PortalProxy {self.settings.mode} {self.url or '(not started)'}>"
+
+    @property
+    def mode(self) -> str:
+        """The gateway's mode: mock, replay, record or proxy."""
+        return self.settings.mode
+
+    @property
+    def reports(self) -> list[dict[str, Any]]:
+        """The exchanges that had violations, oldest first, as `GET /__proxy/violations`
+        lists them (`method`, `path`, `status`, `source`, `violations`, ...)."""
+        return self._snapshot()[0]
+
+    @property
+    def violations(self) -> list[Violation]:
+        """Every violation so far, oldest first (`location`, `severity`, `code`, `message`)."""
+        return [v for report in self.reports for v in report["violations"]]
+
+    @property
+    def plays(self) -> dict[str, int]:
+        """How often each loaded cassette was played, by cassette name."""
+        return self._snapshot()[1]
+
+    def start(self) -> None:
+        """Start serving; raises what stopped the gateway from starting."""
+        self._thread.start()
+        if not self._ready.wait(START_TIMEOUT):
+            raise RuntimeError(f"portal-proxy did not start within {START_TIMEOUT:.0f} s")
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def close(self) -> None:
+        """Stop serving: finish in-flight requests, flush recordings, end the thread."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and self._thread.is_alive():
+            # The loop may have ended meanwhile (it failed); the join below says how.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+        if self._thread.ident is not None:
+            self._thread.join(STOP_TIMEOUT)
+            if self._thread.is_alive():
+                raise RuntimeError(f"portal-proxy at {self.url} did not stop in {STOP_TIMEOUT} s")
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _run(self) -> None:
+        # Everything is caught here: an exception escaping a thread is only a warning, which
+        # pytest (with filterwarnings=error) would pin on whichever test runs next.
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        from proxy.app import build_app
+        from proxy.server import start
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        app = build_app(self.settings)
+        runner, server_url = await start(app, self.settings.host, self.settings.port)
+        try:
+            self._app = app
+            self.server_url = server_url
+            self.url = server_url + _gateway(app).spec.base_path
+            self._ready.set()
+            await self._stop.wait()
+        finally:
+            # Stops accepting, lets in-flight requests finish, closes the cassette writer.
+            await runner.cleanup()
+            self._final = self._read()
+
+    def _read(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        assert self._app is not None
+        gateway = _gateway(self._app)
+        newest_first = gateway.reporter.recent(limit=1_000_000)
+        return newest_first[::-1], {c.name: c.plays for c in gateway.cassettes}
+
+    def _snapshot(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        if self._final is not None:
+            return self._final
+        if self._app is None:
+            return [], {}
+        # Read on the gateway's own thread, between requests, so the copy is consistent.
+        return self._call(self._read)
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        assert self._loop is not None
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(run)
+        return future.result(START_TIMEOUT)
+
+
+def _gateway(app: web.Application) -> Gateway:
+    from proxy.app import GATEWAY
+
+    return app[GATEWAY]
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+class PortalProxyFactory(Protocol):
+    """The `portal_proxy` fixture: call it to start a gateway (annotate tests with this)."""
+
+    def __call__(
+        self,
+        mode: str | None = None,
+        *,
+        cassette: str | None = None,
+        upstream: str | None = None,
+        spec: Path | str | None = None,
+        **settings: Any,
+    ) -> PortalProxy:
+        """Start a gateway; the other keywords are `proxy.settings.Settings` fields."""
+        ...
+
+
+def default_cassette_name(module: str, cls: str | None, test: str) -> str:
+    """`<module>.<Class>.<test>` as a plain cassette name, as pytest-recording names them.
+
+    A parametrized test's id follows a dot (`test_x[1-a]` -> `test_x.1-a`); other characters
+    a cassette name cannot hold become `-`; an overlong name is cut and given a hash.
+    """
+    test = re.sub(r"\[(.*)\]$", r".\1", test, flags=re.DOTALL)
+    name = ".".join(part for part in (module, cls, test) if part)
+    name = _UNSAFE.sub("-", name).lstrip(".") or "test"
+    if len(name) > _NAME_MAX:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        name = f"{name[: _NAME_MAX - 13]}-{digest}"
+    return name
+
+
+@pytest.fixture
+def portal_cassette_dir(request: pytest.FixtureRequest) -> Path:
+    """Where the test's cassettes live: `cassettes/` beside the test file (override freely)."""
+    return request.path.parent / "cassettes"
+
+
+@pytest.fixture
+def portal_cassette_name(request: pytest.FixtureRequest) -> str:
+    """The test's cassette: the `portal_cassette` marker's name, else `<module>.<test>`."""
+    marker = request.node.get_closest_marker("portal_cassette")
+    if marker is not None:
+        if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+            pytest.fail(
+                f"portal_cassette: expected one name, as in @pytest.mark.portal_cassette('name'); "
+                f"got {marker.args!r}",
+                pytrace=False,
+            )
+        return str(marker.args[0])
+    cls = request.cls.__name__ if request.cls is not None else None
+    return default_cassette_name(request.path.stem, cls, request.node.name)
+
+
+@pytest.fixture
+def portal_proxy(
+    request: pytest.FixtureRequest, portal_cassette_dir: Path, portal_cassette_name: str
+) -> Iterator[PortalProxyFactory]:
+    """Start gateways on 127.0.0.1, port 0: `proxy = portal_proxy()`, then use `proxy.url`.
+
+    `mode` defaults to `replay` under `--portal-record-mode=none` (the default) and to
+    `record` otherwise; `cassette` to the test's cassette; `upstream` to `--portal-upstream`.
+    Gateways are closed in reverse order at teardown, with their recordings flushed.
+    """
+    options = request.config.stash[_OPTIONS]
+    started: list[PortalProxy] = []
+    request.node.stash[_STARTED] = started
+
+    def factory(
+        mode: str | None = None,
+        *,
+        cassette: str | None = None,
+        upstream: str | None = None,
+        spec: Path | str | None = None,
+        **changes: Any,
+    ) -> PortalProxy:
+        record_mode = changes.pop("record_mode", None) or options.record_mode
+        upstream = upstream or options.upstream
+        name = _checked_name(cassette or portal_cassette_name)
+        directory = Path(changes.pop("cassette_dir", portal_cassette_dir))
+        path = directory / f"{name}.yaml"
+        if mode is None:
+            mode = "replay" if record_mode == "none" else "record"
+            if mode == "record" and not upstream:
+                pytest.fail(
+                    f"portal_proxy: --portal-record-mode={record_mode} records from the "
+                    f"portal, so it needs its URL: --portal-upstream URL (or {UPSTREAM_ENV})",
+                    pytrace=False,
+                )
+        if mode == "replay" and not path.is_file():
+            pytest.fail(_missing_cassette(request, name, path), pytrace=False)
+        keep = mode in ("replay", "record") or (mode == "mock" and path.is_file())
+        if spec is not None:
+            changes["spec"] = Path(spec)
+        changes.setdefault("host", "127.0.0.1")
+        changes.setdefault("port", 0)
+        settings = Settings(
+            mode=mode,
+            cassette_dir=directory,
+            cassette=name if keep or cassette else None,
+            upstream=upstream,
+            record_mode=record_mode,
+            **changes,
+        )
+        try:
+            check(settings)
+        except SettingsError as exc:
+            pytest.fail(f"portal_proxy: {exc}", pytrace=False)
+        proxy = PortalProxy(settings, path if keep else None)
+        try:
+            proxy.start()
+        except Exception as exc:
+            from proxy.storage import CassetteError, CassetteLockedError
+
+            if isinstance(exc, CassetteLockedError | CassetteError):
+                pytest.fail(f"portal_proxy: {exc}", pytrace=False)
+            raise
+        started.append(proxy)
+        return proxy
+
+    yield factory
+    errors: list[BaseException] = []
+    for proxy in reversed(started):
+        try:
+            proxy.close()
+        except Exception as exc:  # close the others first, then report the first failure
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+def _checked_name(name: str) -> str:
+    from proxy.storage import validate_cassette_name
+
+    try:
+        return validate_cassette_name(name)
+    except ValueError as exc:
+        pytest.fail(f"portal_proxy: {exc}", pytrace=False)
+
+
+def _missing_cassette(request: pytest.FixtureRequest, name: str, path: Path) -> str:
+    rootdir = request.config.rootpath
+    try:
+        shown = path.relative_to(rootdir)
+    except ValueError:
+        shown = path
+    return (
+        f"portal_proxy: no cassette {name!r} to replay (looked for {shown}).\n"
+        "Record it from the portal with:\n"
+        f"    pytest --portal-record-mode=once --portal-upstream URL "
+        f"{shlex.quote(request.node.nodeid)}"
+    )
+
+
+# -- strict mode --------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """After the test body: fail it if strict and it had Error violations; otherwise list
+    its violations in a report section (shown when the test fails)."""
+    try:
+        result = yield
+    except BaseException:
+        _add_violations_section(item, _reports(item))
+        raise
+    reports = _reports(item)
+    errors = [v for r in reports for v in r["violations"] if v["severity"] == "Error"]
+    if errors and _strict(item):
+        pytest.fail(
+            f"portal-proxy strict: {len(errors)} spec violation"
+            f"{'s' if len(errors) != 1 else ''} of severity Error in this test's "
+            f"exchanges:\n{_describe(reports)}",
+            pytrace=False,
+        )
+    _add_violations_section(item, reports)
+    return result
+
+
+def _strict(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("portal_strict")
+    if marker is not None:
+        return bool(marker.args[0]) if marker.args else bool(marker.kwargs.get("enabled", True))
+    return item.config.stash[_OPTIONS].strict
+
+
+def _reports(item: pytest.Item) -> list[dict[str, Any]]:
+    """The exchanges with violations of every gateway the test started, oldest first."""
+    reports = [r for proxy in item.stash.get(_STARTED, []) for r in proxy.reports]
+    reports.sort(key=lambda report: float(report["time"]))
+    return reports
+
+
+def _add_violations_section(item: pytest.Item, reports: list[dict[str, Any]]) -> None:
+    if reports:
+        item.add_report_section("call", "portal-proxy violations", _describe(reports))
+
+
+def _describe(reports: list[dict[str, Any]]) -> str:
+    from proxy.report import describe_location
+
+    lines = []
+    for report in reports:
+        lines.append(f"  {report['method']} {report['path']} -> {report['status']}")
+        lines.extend(
+            f"    {v['severity']} {describe_location(v['location'])} ({v['code']}): {v['message']}"
+            for v in report["violations"]
+        )
+    return "\n".join(lines)
