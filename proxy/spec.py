@@ -18,16 +18,22 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
+from jsonschema import ValidationError
 from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from proxy.fastcheck import Check, compile_check
 from proxy.patterns import SchemaValidator
 
 #: The URI the loaded document is registered under; schema pointers are relative to it.
 DOCUMENT_URI = "urn:portal-proxy:openapi"
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class _RecursiveError(Exception):
+    """A schema refers to itself; it cannot be inlined."""
 
 
 class SpecError(ValueError):
@@ -43,6 +49,26 @@ def shipped_spec_path() -> Path:
     return Path(__file__).resolve().parent.parent / "schemas" / "client_types.yaml"
 
 
+class CompiledSchema:
+    """A schema ready to check: a fast yes/no where it compiles, jsonschema for the errors."""
+
+    __slots__ = ("_fast", "validator")
+
+    def __init__(self, validator: Validator, fast: Check | None = None) -> None:
+        self.validator = validator
+        self._fast = fast
+
+    def is_valid(self, instance: Any) -> bool:
+        """True when `instance` is valid (the compiled fast path when there is one)."""
+        if self._fast is not None:
+            return self._fast(instance)
+        return bool(self.validator.is_valid(instance))
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        """Every error jsonschema finds (only called once `is_valid` said no)."""
+        return iter(self.validator.iter_errors(instance))
+
+
 @dataclass(frozen=True, slots=True)
 class Parameter:
     """One path, query, header or cookie parameter of an operation."""
@@ -51,7 +77,7 @@ class Parameter:
     location: str
     required: bool
     schema: Mapping[str, Any]
-    validator: Validator
+    validator: CompiledSchema
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +86,7 @@ class MediaType:
 
     media_type: str
     schema: Mapping[str, Any] | None
-    validator: Validator | None
+    validator: CompiledSchema | None
     examples: Mapping[str, Any]
 
 
@@ -134,7 +160,7 @@ class Spec:
         resource: Resource[Any] = DRAFT202012.create_resource(document)
         self.registry: Registry[Any] = Registry().with_resource(DOCUMENT_URI, resource)
         self._resolver = self.registry.resolver(DOCUMENT_URI)
-        self._validators: dict[str, Validator] = {}
+        self._validators: dict[str, CompiledSchema] = {}
         self.schemes = self._security_schemes()
         self._literal: dict[str, _Route] = {}
         self._templated: list[_Route] = []
@@ -223,15 +249,44 @@ class Spec:
             return [self.deref_schema(v, depth + 1) for v in schema]
         return schema
 
-    def validator(self, pointer: str) -> Validator:
-        """A compiled Draft 2020-12 validator for the schema at a JSON pointer, cached."""
+    def validator(self, pointer: str) -> CompiledSchema:
+        """A compiled Draft 2020-12 validator for the schema at a JSON pointer, cached.
+
+        A schema without recursion is validated in its inlined form: following `$ref`s
+        through the registry on every validation costs more than the rest of a request.
+        A recursive schema keeps its `$ref`s, resolved against the whole document.
+        """
         compiled = self._validators.get(pointer)
         if compiled is None:
-            compiled = SchemaValidator(
-                {"$ref": f"{DOCUMENT_URI}#{pointer}"}, registry=self.registry
-            )
+            target = self.resolve({"$ref": f"#{pointer}"})
+            try:
+                inlined = self._inline(target, frozenset({f"#{pointer}"}))
+            except _RecursiveError:
+                compiled = CompiledSchema(
+                    SchemaValidator({"$ref": f"{DOCUMENT_URI}#{pointer}"}, registry=self.registry)
+                )
+            else:
+                compiled = CompiledSchema(SchemaValidator(inlined), compile_check(inlined))
             self._validators[pointer] = compiled
         return compiled
+
+    def _inline(self, node: Any, seen: frozenset[str]) -> Any:
+        """`node` with local `$ref`s replaced by their targets; `_RecursiveError` on a cycle."""
+        if isinstance(node, list):
+            return [self._inline(item, seen) for item in node]
+        if not isinstance(node, Mapping):
+            return node
+        ref = node.get("$ref")
+        if not isinstance(ref, str):
+            return {key: self._inline(value, seen) for key, value in node.items()}
+        if not ref.startswith("#") or ref in seen:
+            raise _RecursiveError(ref)
+        target = self._inline(self.resolve({"$ref": ref}), seen | {ref})
+        siblings = {k: self._inline(v, seen) for k, v in node.items() if k != "$ref"}
+        if not siblings:
+            return target
+        # 2020-12 applies `$ref` beside its siblings: the same as an allOf of both.
+        return {"allOf": [siblings, target]}
 
     # -- compilation -------------------------------------------------------------------------
 

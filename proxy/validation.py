@@ -16,10 +16,9 @@ from urllib.parse import parse_qsl
 
 import orjson
 from jsonschema import ValidationError
-from jsonschema.protocols import Validator
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from proxy.spec import MediaType, Operation, Parameter
+from proxy.spec import CompiledSchema, MediaType, Operation, Parameter
 from proxy.violations import Severity, Violation, violation
 
 #: Bodies are inflated for validation up to this size; a bigger one is reported, not expanded.
@@ -136,12 +135,15 @@ def describe_location(location: list[str | int]) -> str:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # an integer beyond 64 bits
+        text = json.dumps(value, default=repr)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def schema_violations(
-    validator: Validator, instance: Any, location: list[str | int]
+    validator: CompiledSchema, instance: Any, location: list[str | int]
 ) -> list[Violation]:
     """Schema errors as violations; fast path `is_valid` first, messages only on failure."""
     if validator.is_valid(instance):
