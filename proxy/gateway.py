@@ -23,14 +23,14 @@ from proxy.redact import Redactor
 from proxy.report import Reporter
 from proxy.responses import json_response, passthrough
 from proxy.settings import Settings
-from proxy.spec import Operation, Spec
+from proxy.spec import MediaType, Operation, Spec
 from proxy.storage import (
     CassetteWriter,
     cassette_path,
     decode_for_cassette,
     load_cassette,
 )
-from proxy.synth import synthesize
+from proxy.synth import BodyPlan, synthesize
 from proxy.upstream import Upstream, UpstreamError, UpstreamResponse, end_to_end
 from proxy.validation import find_media, validate_response
 
@@ -63,6 +63,8 @@ class Gateway:
         # meaning): replay an existing cassette, or record everything into a new one.
         self.record_mode = settings.record_mode
         self.recorded = 0  # interactions recorded by this run
+        self._match_headers = "headers" in settings.match_on
+        self._plans: dict[int, BodyPlan] = {}  # mock bodies, worked out once per media type
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -124,9 +126,15 @@ class Gateway:
 
     # -- cassettes ---------------------------------------------------------------------------
 
-    def recorded_request(self, ex: Exchange) -> RecordedRequest:
-        """The request as a cassette stores it: upstream URI, redacted headers, raw body."""
+    def recorded_request(self, ex: Exchange, *, lookup: bool = False) -> RecordedRequest:
+        """The request as a cassette stores it: upstream URI, redacted headers, raw body.
+
+        For a `lookup`, headers are left out unless a matcher compares them (the hot path
+        of replay need not build what it does not compare).
+        """
         uri = self.redactor.uri(f"{self.origin}{self.prefix}{ex.raw_path_qs}")
+        if lookup and not self._match_headers:
+            return RecordedRequest(ex.request.method, uri, (), ex.body)
         # The headers the upstream got: end-to-end ones, with its own Host.
         sent = [
             (name, self.host if name.lower() == "host" else value)
@@ -139,7 +147,7 @@ class Gateway:
         """The next recorded interaction for this request, if any cassette has one."""
         if not self.cassettes:
             return None
-        wanted = self.recorded_request(ex)
+        wanted = self.recorded_request(ex, lookup=True)
         for cassette in self.cassettes:
             found = cassette.find(wanted)
             if found is not None:
@@ -234,6 +242,12 @@ class Gateway:
 
     # -- mock --------------------------------------------------------------------------------
 
+    def _plan(self, media: MediaType) -> BodyPlan:
+        plan = self._plans.get(id(media))
+        if plan is None:
+            plan = self._plans[id(media)] = BodyPlan(media.schema)
+        return plan
+
     def synthesize(
         self,
         ex: Exchange,
@@ -273,7 +287,7 @@ class Gateway:
         elif shape is not None:
             body = _reshape(shape, echo, media.schema)
         else:
-            body = synthesize(media.schema, echo=echo)
+            body = self._plan(media).render(echo)
         ex.source = "mock"
         return json_response(chosen, body, "mock")
 

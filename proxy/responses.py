@@ -9,7 +9,9 @@ aiohttp's server would otherwise add `Content-Type: application/octet-stream`, `
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterable
+from typing import Any
 from email.utils import format_datetime
 
 import orjson
@@ -65,11 +67,23 @@ def passthrough(
         if lowered == "content-length":
             continue  # aiohttp sets it from the body; a stale value would break framing
         if refresh_date and lowered == "date":
-            value = format_datetime(dt.datetime.now(dt.UTC), usegmt=True)
+            value = http_date()
         out.add(name, value)
     out[SOURCE_HEADER] = source
     response[PASSTHROUGH] = frozenset(name.lower() for name, _ in kept)
     return response
+
+
+_DATE_CACHE: list[Any] = [0, ""]
+
+
+def http_date() -> str:
+    """The current time as an HTTP `Date` value, formatted at most once a second."""
+    now = int(time.time())
+    if _DATE_CACHE[0] != now:
+        _DATE_CACHE[0] = now
+        _DATE_CACHE[1] = format_datetime(dt.datetime.fromtimestamp(now, dt.UTC), usegmt=True)
+    return str(_DATE_CACHE[1])
 
 
 async def strip_invented_headers(request: web.Request, response: web.StreamResponse) -> None:

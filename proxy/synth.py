@@ -12,6 +12,8 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from proxy.patterns import ecma_search
 
 #: Timestamp layouts tried, in order, against a timestamp property's pattern.
@@ -22,6 +24,57 @@ _TIME_LAYOUTS = (
     "%Y-%m-%d",
 )
 _MAX_DEPTH = 12
+#: A fixed moment for working out layouts and filling templates before `render`.
+_REFERENCE = dt.datetime(2023, 6, 23, 21, 2, 0, tzinfo=dt.UTC)
+
+
+Path = tuple[str | int, ...]
+
+
+class BodyPlan:
+    """A body for one schema, worked out once; `render` fills in the time and the echo.
+
+    The mock answers every request from the same plan: walking the schema per request
+    would cost more than serving it.
+    """
+
+    def __init__(self, schema: Mapping[str, Any] | None) -> None:
+        self.schema = schema or {}
+        self.stamps: list[tuple[Path, str]] = []
+        self.template = _value(self.schema, 0, "", (), self.stamps)
+        self._encoded = orjson.dumps(self.template)
+        self._echo = _properties(self.schema) if isinstance(self.schema, Mapping) else {}
+        self._clock: tuple[int, dict[str, str]] = (-1, {})
+
+    def render(self, echo: Mapping[str, Any] | None = None, now: dt.datetime | None = None) -> Any:
+        """A fresh value: timestamps set to `now` (UTC), echoed request fields copied in.
+
+        An echoed value is used only when it fits the response property's schema, so the
+        result stays valid for the spec.
+        """
+        value = orjson.loads(self._encoded) if self.stamps or echo else self.template
+        if self.stamps:
+            texts = self._times(now)
+            for path, layout in self.stamps:
+                if path:
+                    _set(value, path, texts[layout])
+                else:
+                    value = texts[layout]  # the body itself is a timestamp
+        if echo and isinstance(value, dict):
+            for key, sent in echo.items():
+                schema = self._echo.get(key)
+                if schema is not None and _fits_type(sent, schema):
+                    value[key] = sent
+        return value
+
+    def _times(self, now: dt.datetime | None) -> dict[str, str]:
+        if now is not None:
+            return {layout: now.strftime(layout) for _, layout in self.stamps}
+        moment = dt.datetime.now(dt.UTC)
+        second = int(moment.timestamp())
+        if self._clock[0] != second:  # strftime once a second, not once a request
+            self._clock = (second, {layout: moment.strftime(layout) for _, layout in self.stamps})
+        return self._clock[1]
 
 
 def synthesize(
@@ -30,19 +83,14 @@ def synthesize(
     echo: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
 ) -> Any:
-    """A value for `schema` (already dereferenced), echoing `echo`'s matching top-level fields.
+    """A value for `schema` (already dereferenced), echoing `echo`'s matching top-level fields."""
+    return BodyPlan(schema).render(echo, now or dt.datetime.now(dt.UTC))
 
-    An echoed value is used only when it fits the response property's schema type, so the
-    result stays valid for the spec.
-    """
-    moment = now or dt.datetime.now(dt.UTC)
-    value = _value(schema or {}, moment, 0, name="")
-    if isinstance(value, dict) and echo and isinstance(schema, Mapping):
-        properties = _properties(schema)
-        for key, sent in echo.items():
-            if key in properties and _fits_type(sent, properties[key]):
-                value[key] = sent
-    return value
+
+def _set(value: Any, path: Path, text: str) -> None:
+    for step in path[:-1]:
+        value = value[step]
+    value[path[-1]] = text
 
 
 def _properties(schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -64,6 +112,8 @@ def _fits_type(value: Any, schema: Mapping[str, Any]) -> bool:
     kinds = kind if isinstance(kind, list) else [kind]
     if kind is None:
         return True
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return False  # beyond what the portal (and orjson) can carry
     checks = {
         "integer": isinstance(value, int) and not isinstance(value, bool),
         "number": isinstance(value, int | float) and not isinstance(value, bool),
@@ -76,10 +126,13 @@ def _fits_type(value: Any, schema: Mapping[str, Any]) -> bool:
     return any(checks.get(str(k), False) for k in kinds)
 
 
-def _value(schema: Mapping[str, Any], now: dt.datetime, depth: int, name: str) -> Any:
-    stamp = _timestamp(schema, now, name)
-    if stamp is not None:
-        return stamp
+def _value(
+    schema: Mapping[str, Any], depth: int, name: str, path: Path, stamps: list[tuple[Path, str]]
+) -> Any:
+    layout = _timestamp_layout(schema, name)
+    if layout is not None:
+        stamps.append((path, layout))
+        return _REFERENCE.strftime(layout)
     # The spec's own examples, when they fit their schema: some of Tyk's do not (an
     # example "code,token" for an enum of single values), and the mock must stay valid.
     candidates = [schema["example"]] if "example" in schema else []
@@ -98,13 +151,13 @@ def _value(schema: Mapping[str, Any], now: dt.datetime, depth: int, name: str) -
         if schema.get(combinator):
             merged: dict[str, Any] = {}
             for part in schema[combinator]:
-                part_value = _value(part, now, depth + 1, name)
+                part_value = _value(part, depth + 1, name, path, stamps)
                 if isinstance(part_value, dict):
                     merged.update(part_value)
             return merged
     for combinator in ("oneOf", "anyOf"):
         if schema.get(combinator):
-            return _value(schema[combinator][0], now, depth + 1, name)
+            return _value(schema[combinator][0], depth + 1, name, path, stamps)
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
@@ -112,7 +165,7 @@ def _value(schema: Mapping[str, Any], now: dt.datetime, depth: int, name: str) -
         if depth >= _MAX_DEPTH:
             return {}
         return {
-            key: _value(sub, now, depth + 1, key)
+            key: _value(sub, depth + 1, key, (*path, key), stamps)
             for key, sub in (schema.get("properties") or {}).items()
         }
     if kind == "array":
@@ -120,7 +173,7 @@ def _value(schema: Mapping[str, Any], now: dt.datetime, depth: int, name: str) -
             return []
         items = schema.get("items") or {}
         count = max(1, int(schema.get("minItems", 1)))
-        return [_value(items, now, depth + 1, name) for _ in range(count)]
+        return [_value(items, depth + 1, name, (*path, i), stamps) for i in range(count)]
     return _scalar(str(kind), schema)
 
 
@@ -140,22 +193,21 @@ def _scalar(kind: str, schema: Mapping[str, Any]) -> Any:
     return None
 
 
-def _timestamp(schema: Mapping[str, Any], now: dt.datetime, name: str) -> str | None:
-    """The current time, for a property that is a timestamp, in a layout the schema accepts."""
+def _timestamp_layout(schema: Mapping[str, Any], name: str) -> str | None:
+    """The strftime layout for a property that is a timestamp, one its schema accepts."""
     if schema.get("type") not in ("string", None):
         return None
     fmt = schema.get("format")
     if fmt == "date-time":
-        return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return "%Y-%m-%dT%H:%M:%SZ"
     if fmt == "date":
-        return now.strftime("%Y-%m-%d")
+        return "%Y-%m-%d"
     pattern = schema.get("pattern")
     example = schema.get("example")
     looks_like_time = name.endswith("At") or "date" in name.lower() or "time" in name.lower()
     if not (pattern and isinstance(example, str) and looks_like_time):
         return None
     for layout in _TIME_LAYOUTS:
-        candidate = now.strftime(layout)
-        if ecma_search(str(pattern), candidate):
-            return candidate
+        if ecma_search(str(pattern), _REFERENCE.strftime(layout)):
+            return layout
     return None
