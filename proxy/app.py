@@ -162,6 +162,8 @@ async def _read_body(request: web.Request, limit: int) -> bytes | web.Response:
         return _too_large(declared, limit)
     if not request.body_exists:
         return b""
+    if declared is not None:
+        return await request.read()  # length known and within the limit: one read
     chunks: list[bytes] = []
     size = 0
     while True:

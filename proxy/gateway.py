@@ -21,7 +21,7 @@ from proxy.exchange import Exchange
 from proxy.problems import problem
 from proxy.redact import Redactor
 from proxy.report import Reporter
-from proxy.responses import json_response, passthrough
+from proxy.responses import Prepared, json_response, passthrough, prepare
 from proxy.settings import Settings
 from proxy.spec import MediaType, Operation, Spec
 from proxy.storage import (
@@ -64,7 +64,9 @@ class Gateway:
         self.record_mode = settings.record_mode
         self.recorded = 0  # interactions recorded by this run
         self._match_headers = "headers" in settings.match_on
-        self._plans: dict[int, BodyPlan] = {}  # mock bodies, worked out once per media type
+        self._plans: dict[int, BodyPlan] = {}
+        # Passthrough headers per recorded response (interactions live as long as we do).
+        self._prepared: dict[int, Prepared] = {}  # mock bodies, worked out once per media type
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -164,6 +166,9 @@ class Gateway:
                 )
             ex.violations.extend(interaction.checked)
         ex.source = "cassette"
+        prepared = self._prepared.get(id(recorded))
+        if prepared is None:
+            prepared = self._prepared[id(recorded)] = prepare(recorded.headers)
         return passthrough(
             recorded.status,
             recorded.reason,
@@ -171,6 +176,7 @@ class Gateway:
             recorded.body,
             "cassette",
             refresh_date=True,
+            prepared=prepared,
         )
 
     def miss(self, ex: Exchange) -> web.Response:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterable
-from typing import Any
 from email.utils import format_datetime
+from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
@@ -48,6 +48,17 @@ def request_error(violations: list[Violation], source: str) -> web.Response:
     return json_response(status, {"errors": [v["message"] for v in chosen]}, source)
 
 
+Prepared = tuple[tuple[tuple[str, str], ...], frozenset[str]]
+
+
+def prepare(headers: Iterable[tuple[str, str]]) -> Prepared:
+    """Headers to send on a passthrough (end-to-end, no stale Content-Length) and the names
+    the original really had; worked out once per recorded response."""
+    kept = end_to_end(headers)
+    send = tuple((name, value) for name, value in kept if name.lower() != "content-length")
+    return send, frozenset(name.lower() for name, _ in kept)
+
+
 def passthrough(
     status: int,
     reason: str,
@@ -56,21 +67,18 @@ def passthrough(
     source: str,
     *,
     refresh_date: bool = False,
+    prepared: Prepared | None = None,
 ) -> web.Response:
     """Send a recorded or upstream response as it was: status, headers (less hop-by-hop)
     and body bytes. `refresh_date` replaces a recorded `Date` with the current time."""
-    kept = end_to_end(headers)
+    send, names = prepared if prepared is not None else prepare(headers)
     response = web.Response(status=status, reason=reason or None, body=body)
     out = response.headers
-    for name, value in kept:
-        lowered = name.lower()
-        if lowered == "content-length":
-            continue  # aiohttp sets it from the body; a stale value would break framing
-        if refresh_date and lowered == "date":
-            value = http_date()
-        out.add(name, value)
+    out.extend(send)  # aiohttp sets Content-Length from the body
+    if refresh_date and "date" in names:
+        out["Date"] = http_date()
     out[SOURCE_HEADER] = source
-    response[PASSTHROUGH] = frozenset(name.lower() for name, _ in kept)
+    response[PASSTHROUGH] = names
     return response
 
 

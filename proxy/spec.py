@@ -29,6 +29,9 @@ from proxy.patterns import SchemaValidator
 #: The URI the loaded document is registered under; schema pointers are relative to it.
 DOCUMENT_URI = "urn:portal-proxy:openapi"
 
+#: Recently matched (method, path) pairs kept; the cache is emptied when it fills.
+_ROUTE_CACHE = 4096
+
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -161,6 +164,7 @@ class Spec:
         self.registry: Registry[Any] = Registry().with_resource(DOCUMENT_URI, resource)
         self._resolver = self.registry.resolver(DOCUMENT_URI)
         self._validators: dict[str, CompiledSchema] = {}
+        self._routes: dict[tuple[str, str], RouteMatch] = {}
         self.schemes = self._security_schemes()
         self._literal: dict[str, _Route] = {}
         self._templated: list[_Route] = []
@@ -190,6 +194,18 @@ class Spec:
         Returns None for a path outside the base path or not in the document. A path that
         exists without the method gives a match with no operation and the allowed methods.
         """
+        key = (method, path)
+        cached = self._routes.get(key)
+        if cached is not None:
+            return cached
+        found = self._match(method, path)
+        if found is not None:
+            if len(self._routes) >= _ROUTE_CACHE:
+                self._routes.clear()  # bounded: a scan of many ids must not grow memory
+            self._routes[key] = found
+        return found
+
+    def _match(self, method: str, path: str) -> RouteMatch | None:
         relative = self.relative_path(path)
         if relative is None:
             return None
