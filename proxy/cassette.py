@@ -9,6 +9,7 @@ recorded several times plays back in order, the last one repeating (VCR.py's
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -115,9 +116,25 @@ def _body(request: RecordedRequest) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
+# RFC 3986 appendix B: path and query of a URI. One regex match instead of urlsplit, which
+# was most of the time it takes to index a 100,000-interaction cassette.
+_PATH_QUERY = re.compile(r"(?:[^:/?#]+:)?(?://[^/?#]*)?([^?#]*)(?:\?([^#]*))?")
+
+
+def _path(request: RecordedRequest) -> str:
+    # As VCR.py: an empty path is "/" (RFC 3986 section 6.2.3).
+    match = _PATH_QUERY.match(request.uri)
+    return (match and match[1]) or "/"
+
+
 def _query(request: RecordedRequest) -> tuple[tuple[str, str], ...]:
-    query = urlsplit(request.uri).query
-    return tuple(sorted(parse_qsl(query, keep_blank_values=True))) if query else ()
+    match = _PATH_QUERY.match(request.uri)
+    query = (match and match[2]) or ""
+    if "%" in query or "+" in query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+    else:  # nothing to decode: what parse_qsl returns, at a fraction of its cost
+        pairs = [(n, v) for n, _, v in (p.partition("=") for p in query.split("&") if p)]
+    return tuple(sorted(pairs))
 
 
 def _headers(request: RecordedRequest) -> Headers:
@@ -143,7 +160,7 @@ _MATCHERS: dict[str, Callable[[RecordedRequest], Hashable]] = {
     "scheme": lambda r: urlsplit(r.uri).scheme,
     "host": lambda r: urlsplit(r.uri).hostname,
     "port": _port,
-    "path": lambda r: urlsplit(r.uri).path or "/",
+    "path": _path,
     "query": _query,
     "body": _body,
     "raw_body": lambda r: r.body,

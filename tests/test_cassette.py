@@ -181,6 +181,18 @@ def test_nearest_ranks_by_fewest_failed_matchers() -> None:
     assert len(cassette.nearest(req(), limit=1)) == 1
 
 
+def test_nearest_finds_the_closest_beyond_the_candidate_limit() -> None:
+    # 1,000 recordings of one endpoint, more than `nearest` examines: the one sharing the
+    # request's (rare) query is still found, by the secondary index on query values.
+    cassette = Cassette(
+        "c",
+        interactions=[rec(req("POST", f"http://h/items?n={i}", body=b"{}")) for i in range(1000)],
+    )
+    [near] = cassette.nearest(req("POST", "http://h/items?n=999", body=b'{"x": 1}'), limit=1)
+    assert near["uri"] == "http://h/items?n=999"
+    assert [m["matcher"] for m in near["mismatches"]] == ["body"]
+
+
 def test_nearest_on_empty_cassette() -> None:
     assert Cassette("c").nearest(req()) == []
 
@@ -196,6 +208,7 @@ def test_nearest_headers_show_only_the_difference_and_texts_are_short() -> None:
     assert body["recorded"].endswith("…")
 
 
+@pytest.mark.slow
 def test_large_cassette_find_and_nearest_stay_fast() -> None:
     # No timing assertion (flaky on loaded CI machines); a scan of all 100,000 recordings
     # per call would make this test take minutes instead of a second or two.

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import zlib
 from pathlib import Path
@@ -78,7 +79,7 @@ def write(path: Path, interactions: list[Interaction]) -> bytes:
     return data
 
 
-def vcr_load(data: bytes) -> tuple[list[VcrRequest], list[dict[str, object]]]:
+def vcr_load(data: bytes) -> tuple[list[VcrRequest], list[dict[str, Any]]]:
     requests, responses = deserialize(data.decode("utf-8"), yamlserializer)
     return requests, responses
 
@@ -268,12 +269,10 @@ def test_any_body_round_trips_through_yaml_and_vcrpy(
     assert requests[0].headers["X-Any"] == header_value
     assert responses[0]["body"]["string"] == body
     assert responses[0]["headers"]["X-Any"] == [header_value]
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"portal-proxy-hypothesis-{os.getpid()}.yaml"
-    try:
+    with tempfile.TemporaryDirectory() as tmp:  # not tmp_path: one file per example
+        path = Path(tmp) / "c.yaml"
         path.write_bytes(data)
         assert load_cassette(path) == [original, make(2)]
-    finally:
-        path.unlink()
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -574,7 +573,7 @@ async def test_a_second_recorder_is_refused(tmp_path: Path) -> None:
         await first.close()
     second = await CassetteWriter.open(path)  # released on close
     await second.close()
-    assert path.with_name("c.yaml.lock").exists()
+    assert path.with_name(".c.yaml.lock").exists()
 
 
 async def test_a_vcrpy_file_is_rewritten_once_then_appended(tmp_path: Path) -> None:
@@ -594,7 +593,7 @@ async def test_a_vcrpy_file_is_rewritten_once_then_appended(tmp_path: Path) -> N
     await writer.close()
     assert load_cassette(path) == [*old, make(2), make(3)]
     assert len(vcr_load(path.read_bytes())[0]) == 4
-    assert sorted(os.listdir(tmp_path)) == ["c.yaml", "c.yaml.lock"]  # no temporary left
+    assert sorted(os.listdir(tmp_path)) == [".c.yaml.lock", "c.yaml"]  # no temporary left
 
 
 async def test_a_truncated_tail_is_repaired_before_appending(tmp_path: Path) -> None:
@@ -623,7 +622,7 @@ async def test_a_broken_file_is_not_overwritten(tmp_path: Path) -> None:
     with pytest.raises(CassetteError, match="invalid YAML"):
         await CassetteWriter.open(path)
     assert path.read_bytes() == b"not: [a cassette"
-    with path.with_name("c.yaml.lock").open("rb") as lock:  # released after the failure
+    with path.with_name(".c.yaml.lock").open("rb") as lock:  # released after the failure
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
