@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import regress
-from jsonschema import Draft202012Validator, ValidationError, validators
-from jsonschema.protocols import Validator
 
-__all__ = ["SchemaValidator", "ecma_regex", "ecma_search"]
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+
+__all__ = ["ecma_regex", "ecma_search", "make_validator", "validator_class"]
 
 
 @lru_cache(maxsize=1024)
@@ -35,6 +37,8 @@ def _pattern(
 ) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "string"):
         return
+    from jsonschema import ValidationError
+
     try:
         matched = ecma_search(pattern, instance)
     except regress.RegressError as exc:
@@ -55,8 +59,23 @@ def _pattern_properties(
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
-#: Draft 2020-12, as OpenAPI 3.1 uses it, with ECMA-262 `pattern` and `patternProperties`.
-SchemaValidator: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
-    Draft202012Validator,
-    validators={"pattern": _pattern, "patternProperties": _pattern_properties},
-)
+@lru_cache(maxsize=1)
+def validator_class() -> type[Validator]:
+    """Draft 2020-12, as OpenAPI 3.1 uses it, with ECMA-262 `pattern` and `patternProperties`.
+
+    Built on first use: jsonschema is only needed for error messages and for the schemas
+    the compiled fast path (`proxy.fastcheck`) does not cover, so start-up does not pay for
+    importing it.
+    """
+    from jsonschema import Draft202012Validator, validators
+
+    extended: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator,
+        validators={"pattern": _pattern, "patternProperties": _pattern_properties},
+    )
+    return extended
+
+
+def make_validator(schema: Any, **kwargs: Any) -> Validator:
+    """A Draft 2020-12 validator (ECMA-262 patterns) for `schema`."""
+    return validator_class()(schema, **kwargs)

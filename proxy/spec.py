@@ -9,22 +9,24 @@ jsonschema itself uses), with the whole document registered as one resource so t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from jsonschema import ValidationError
-from jsonschema.protocols import Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from proxy.fastcheck import Check, compile_check
-from proxy.patterns import SchemaValidator
+from proxy.patterns import make_validator
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
 
 #: The URI the loaded document is registered under; schema pointers are relative to it.
 DOCUMENT_URI = "urn:portal-proxy:openapi"
@@ -53,13 +55,24 @@ def shipped_spec_path() -> Path:
 
 
 class CompiledSchema:
-    """A schema ready to check: a fast yes/no where it compiles, jsonschema for the errors."""
+    """A schema ready to check: a fast yes/no where it compiles, jsonschema for the errors.
 
-    __slots__ = ("_fast", "validator")
+    The jsonschema validator is built on first use (often never, on a valid-traffic path).
+    """
 
-    def __init__(self, validator: Validator, fast: Check | None = None) -> None:
-        self.validator = validator
+    __slots__ = ("_fast", "_make", "_validator")
+
+    def __init__(self, make: Callable[[], Validator], fast: Check | None = None) -> None:
+        self._make = make
+        self._validator: Validator | None = None
         self._fast = fast
+
+    @property
+    def validator(self) -> Validator:
+        """The full jsonschema validator (for messages, and schemas with no fast path)."""
+        if self._validator is None:
+            self._validator = self._make()
+        return self._validator
 
     def is_valid(self, instance: Any) -> bool:
         """True when `instance` is valid (the compiled fast path when there is one)."""
@@ -278,11 +291,10 @@ class Spec:
             try:
                 inlined = self._inline(target, frozenset({f"#{pointer}"}))
             except _RecursiveError:
-                compiled = CompiledSchema(
-                    SchemaValidator({"$ref": f"{DOCUMENT_URI}#{pointer}"}, registry=self.registry)
-                )
+                root = {"$ref": f"{DOCUMENT_URI}#{pointer}"}
+                compiled = CompiledSchema(lambda: make_validator(root, registry=self.registry))
             else:
-                compiled = CompiledSchema(SchemaValidator(inlined), compile_check(inlined))
+                compiled = CompiledSchema(lambda: make_validator(inlined), compile_check(inlined))
             self._validators[pointer] = compiled
         return compiled
 

@@ -11,15 +11,17 @@ import json
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
-from jsonschema import ValidationError
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from proxy.spec import CompiledSchema, MediaType, Operation, Parameter
 from proxy.violations import Severity, Violation, violation
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 #: Bodies are inflated for validation up to this size; a bigger one is reported, not expanded.
 MAX_INFLATED = 16 * 1024 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.patterns import SchemaValidator, ecma_search
+from proxy.patterns import ecma_search, make_validator
 
 STAMP = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"
 
@@ -27,7 +27,7 @@ def test_timestamp_pattern(text: str, matches: bool) -> None:
 
 
 def test_validator_uses_ecma_pattern_and_pattern_properties() -> None:
-    validator = SchemaValidator(
+    validator = make_validator(
         {
             "type": "object",
             "properties": {"at": {"type": "string", "pattern": STAMP}},
@@ -42,7 +42,7 @@ def test_validator_uses_ecma_pattern_and_pattern_properties() -> None:
 
 
 def test_invalid_pattern_is_a_violation_not_a_crash() -> None:
-    validator = SchemaValidator({"type": "string", "pattern": "("})
+    validator = make_validator({"type": "string", "pattern": "("})
     errors = list(validator.iter_errors("x"))
     assert len(errors) == 1
     assert "invalid pattern" in errors[0].message
