@@ -1,7 +1,8 @@
 """Secrets out of recordings: headers, query parameters and cookies replaced by a placeholder.
 
 What counts as a secret comes from the OpenAPI document's `securitySchemes`, plus the
-credentials every HTTP stack uses (`Authorization`, `Proxy-Authorization`, `Set-Cookie`).
+credentials every HTTP stack uses (`Authorization`, `Proxy-Authorization`, `Cookie`,
+`Set-Cookie`).
 """
 
 from __future__ import annotations
@@ -14,29 +15,28 @@ from urllib.parse import unquote_plus
 REDACTED = "REDACTED"
 
 # Credentials whatever the spec says: `http` schemes, OAuth2 and OpenID Connect all travel in
-# `Authorization`, and a forward proxy's credentials in `Proxy-Authorization`.
-_ALWAYS_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+# `Authorization`, a forward proxy's credentials in `Proxy-Authorization`, and a browser's
+# session in `Cookie` (the counterpart of `Set-Cookie`; a replay never needs its value).
+_ALWAYS_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 class Redactor:
     """Replaces secret values with `REDACTED`, leaving everything else untouched.
 
     Header names compare case-insensitively; query parameter and cookie names are
-    case-sensitive, as they are on the wire. `Set-Cookie` values are always replaced whole;
-    in a `Cookie` header only the named cookies' values are replaced.
+    case-sensitive, as they are on the wire. `Cookie` and `Set-Cookie` values are always
+    replaced whole.
     """
 
-    __slots__ = ("_cookie_names", "_header_names", "_query_names")
+    __slots__ = ("_header_names", "_query_names")
 
     def __init__(
         self,
         header_names: Iterable[str] = (),
         query_names: Iterable[str] = (),
-        cookie_names: Iterable[str] = (),
     ) -> None:
         self._header_names = _ALWAYS_SECRET_HEADERS | {name.lower() for name in header_names}
         self._query_names = frozenset(query_names)
-        self._cookie_names = frozenset(cookie_names)
 
     @classmethod
     def from_security_schemes(
@@ -44,7 +44,8 @@ class Redactor:
     ) -> Redactor:
         """Build a redactor from an OpenAPI `components.securitySchemes` mapping.
 
-        `apiKey` schemes name a header, query parameter or cookie; every other scheme type
+        `apiKey` schemes name a header or query parameter (or a cookie, and `Cookie` is
+        always redacted whole); every other scheme type
         (`http`, `oauth2`, `openIdConnect`) sends `Authorization`, which is always redacted.
         `extra_headers` adds header names the spec does not declare.
         """
@@ -55,7 +56,8 @@ class Redactor:
             name, where = scheme.get("name"), scheme.get("in")
             if isinstance(name, str) and where in names:
                 names[where].append(name)
-        return cls(names["header"], names["query"], names["cookie"])
+        # An apiKey `in: cookie` needs nothing more: the whole Cookie header is redacted.
+        return cls(names["header"], names["query"])
 
     def headers(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """Return the header pairs in order, with secret values replaced."""
@@ -64,8 +66,6 @@ class Redactor:
             lowered = name.lower()
             if lowered in self._header_names or lowered == "set-cookie":
                 value = REDACTED
-            elif lowered == "cookie" and self._cookie_names:
-                value = self._cookie(value)
             redacted.append((name, value))
         return redacted
 
@@ -85,11 +85,3 @@ class Redactor:
             if equals and unquote_plus(name) in self._query_names:
                 parts[i] = f"{name}={REDACTED}"
         return f"{base}?{'&'.join(parts)}{hash_mark}{fragment}"
-
-    def _cookie(self, header: str) -> str:
-        parts = header.split(";")
-        for i, part in enumerate(parts):
-            name, equals, _value = part.partition("=")
-            if equals and name.strip() in self._cookie_names:
-                parts[i] = f"{name}={REDACTED}"
-        return ";".join(parts)

@@ -95,3 +95,13 @@ async def gateway_factory(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
 @pytest.fixture
 async def mock_gateway(gateway_factory: GatewayFactory) -> Running:
     return await gateway_factory("mock")
+
+
+def every_file_text(*folders: Path) -> str:
+    """The text of every file below the folders (what the process wrote)."""
+    return "\n".join(
+        path.read_bytes().decode("utf-8", "replace")
+        for folder in folders
+        for path in folder.rglob("*")
+        if path.is_file()
+    )

@@ -17,17 +17,7 @@ import yaml
 
 from proxy.standin import Scripted
 from tests.cli_process import command, running
-from tests.conftest import ROUTE, StandinServer
-
-
-def every_file_text(*folders: Path) -> str:
-    """The text of every file below the folders (what the process wrote)."""
-    return "\n".join(
-        path.read_bytes().decode("utf-8", "replace")
-        for folder in folders
-        for path in folder.rglob("*")
-        if path.is_file()
-    )
+from tests.conftest import ROUTE, StandinServer, every_file_text
 
 
 async def test_a_unique_token_reaches_no_file_and_no_log_line(
