@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 
 from proxy.redact import REDACTED
+from proxy.upstream import HOP_BY_HOP
 
 Headers = tuple[tuple[str, str], ...]
 MatchKey = tuple[Hashable, ...]
@@ -75,22 +76,8 @@ class NearMiss(TypedDict):
 # Not part of what a client means by "the same request": connection management, and values
 # the client stack fills in. `host` is covered by the host/port matchers (and is the
 # gateway's own address on an incoming request).
-_IGNORED_HEADERS = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "date",
-        "content-length",
-        "host",
-    }
-)
+_IGNORED_HEADERS = HOP_BY_HOP | {"trailers", "date", "content-length", "host"}
+
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
