@@ -405,3 +405,21 @@ async def test_mock_serves_a_named_cassette_before_synthesizing(
     _, headers, body = await post(session, mock.route(1), {"ID": 99})
     assert headers["X-Portal-Proxy-Source"] == "mock"
     assert orjson.loads(body)["Name"] == "foo"
+
+
+async def test_replay_of_a_path_neither_spec_nor_cassette_knows_is_an_unknown_route(
+    gateway_factory: GatewayFactory,
+    standin: StandinServer,
+    session: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> None:
+    gw = await record(gateway_factory, standin, tmp_path)
+    await post(session, gw.route(1))
+    await gw.runner.cleanup()
+    replay = await gateway_factory("replay", cassette="rec", cassette_dir=tmp_path / "cassettes")
+    async with session.post(replay.url + "/portal-api/nothing", json={}) as response:
+        assert response.status == 404
+        assert (await response.json())["type"].endswith("unknown-route")
+    async with session.get(replay.route(1)) as response:
+        assert response.status == 405
+        assert response.headers["Allow"] == "POST"
