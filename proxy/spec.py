@@ -129,6 +129,10 @@ class Operation:
     responses: dict[str, tuple[MediaType, ...]]
     # Alternatives: any one requirement satisfied is enough; an empty one means anonymous.
     security: tuple[tuple[SecurityScheme, ...], ...]
+    # Response verdicts by (status, Content-Type, Content-Encoding, body): see validation.
+    verdicts: dict[tuple[int, str | None, str | None, bytes], list[Any]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @cached_property
     def path_parameters(self) -> dict[str, Parameter]:

@@ -360,6 +360,12 @@ def _request_body(
 # -- responses --------------------------------------------------------------------------------
 
 
+#: Recent response verdicts per operation, by content: a portal that keeps sending the same
+#: wrong body (the usual drift) is judged once, not once per request. Bounded.
+_VERDICTS_MAX = 1024
+_VERDICT_BODY_MAX = 16 * 1024
+
+
 def validate_response(
     operation: Operation,
     status: int,
@@ -367,6 +373,25 @@ def validate_response(
     body: bytes,
 ) -> list[Violation]:
     """Validate one response (its body as sent on the wire, possibly compressed)."""
+    if len(body) > _VERDICT_BODY_MAX:
+        return _validate_response(operation, status, headers, body)
+    verdicts = operation.verdicts
+    key = (status, headers.get("Content-Type"), headers.get("Content-Encoding"), body)
+    found = verdicts.get(key)
+    if found is None:
+        found = _validate_response(operation, status, headers, body)
+        if len(verdicts) >= _VERDICTS_MAX:
+            verdicts.clear()
+        verdicts[key] = found
+    return list(found)
+
+
+def _validate_response(
+    operation: Operation,
+    status: int,
+    headers: CIMultiDictProxy[str] | Mapping[str, str],
+    body: bytes,
+) -> list[Violation]:
     documented = operation.response_for(status)
     if documented is None:
         codes = ",".join(operation.responses)
