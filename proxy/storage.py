@@ -289,15 +289,18 @@ def load_cassette(path: Path) -> list[Interaction]:
     data = path.read_bytes()
     if not data.strip():  # VCR.py too treats an empty file as no cassette yet
         return []
-    with _gc_paused():
+    with gc_paused():
         items = _parse_items(path, data) if data.startswith(HEADER) else _parse_yaml(path, data)
         return [_from_dict(path, i, item) for i, item in enumerate(items)]
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Parsing makes millions of small containers, none of them in a cycle; each batch of
-    # them would set off a garbage collection, which roughly doubles the load time.
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (loading and indexing cassettes).
+
+    Parsing makes millions of small containers, none of them in a cycle; each batch of
+    them would set off a garbage collection, which roughly doubles the load time.
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
