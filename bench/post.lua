@@ -4,7 +4,8 @@
 -- Usage: wrk -s bench/post.lua http://127.0.0.1:PORT
 -- Env:   PATH_PREFIX  what comes before /products/{id}/client_types (default /portal-api;
 --                     "" for Prism, which ignores the spec's server base path)
---        PRODUCTS     ids are drawn uniformly from 1..PRODUCTS (default 1: always product 1)
+--        PRODUCTS     product ids 1..PRODUCTS (default 1: always product 1), requested in
+--                     turn; above 4096, a pool of 4096 ids drawn at random from 1..PRODUCTS
 --        BODY, TOKEN  request body and Authorization (defaults {"ID": 11}, bench-token)
 --
 -- Prints ONE line that bench/loadgen.py parses:

@@ -1,7 +1,8 @@
 """Benchmark portal-proxy against bare aiohttp, a plain pass-through, Prism and talkback.
 
-Run: `.venv/bin/python bench/run.py [--quick] [--only NAME,...]` (~13 min; --quick ~3 min).
-Writes bench/RESULTS.md, bench/results.json and, when matplotlib is installed, the charts.
+Run: `.venv/bin/python bench/run.py [--quick] [--only NAME,...] [--out DIR]` (~15 min;
+--quick ~3-4 min). Writes bench/RESULTS.md, bench/results.json and, when matplotlib is
+installed, the charts (into DIR instead with --out).
 
 Method (after ../shared/peers/bench.sh): wrk with bench/post.lua on core 0, every server on
 core 1 (taskset). All targets are started and warmed up first; then the measured rounds are
@@ -329,7 +330,16 @@ def parse_args() -> argparse.Namespace:
         "bare-aiohttp, bare-uvloop, passthrough, mock, replay-1, replay-1k, replay-100k, "
         f"record, proxy, prism-mock, prism-proxy, talkback-replay. Extras: {', '.join(EXTRAS)}",
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE,
+        help="folder for RESULTS.md, results.json and the charts (default: bench/; use "
+        "another one for trial runs, so the committed results stay as they are)",
+    )
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    return args
 
 
 def prepare_peers(ctx: Context, wanted: set[str] | None) -> None:
@@ -389,9 +399,9 @@ def main() -> int:
         finally:
             bench.stop_all()
     rep.minutes = (time.perf_counter() - t0) / 60
-    report.write(rep, HERE)  # results.json first: the charts are drawn from it
-    rep.charts = draw_charts(rep)
-    path = report.write(rep, HERE)
+    report.write(rep, args.out)  # results.json first: the charts are drawn from it
+    rep.charts = draw_charts(rep, args.out)
+    path = report.write(rep, args.out)
     log(f"wrote {path} in {rep.minutes:.1f} min")
     return 0
 
@@ -436,14 +446,14 @@ def wait_for_quiet(max_wait_s: int, limit: float = 0.15) -> str | None:
         log(f"machine {busy:.0%} busy with other processes: waiting (up to {max_wait_s} s)")
 
 
-def draw_charts(rep: report.Report) -> list[str]:
-    """Draw the charts from bench/results.json when matplotlib is installed; their names."""
+def draw_charts(rep: report.Report, out: Path) -> list[str]:
+    """Draw the charts from `out`/results.json when matplotlib is installed; their names."""
     try:
         import charts
     except ImportError:
         rep.problems.append("charts not drawn: matplotlib missing (pip install -e '.[bench]')")
         return []
-    return [p.name for p in charts.draw(HERE / "results.json", HERE)]
+    return [p.name for p in charts.draw(out / "results.json", out)]
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ REPO = HERE.parent
 STANDIN_PORT = 18190
 STANDIN = f"http://127.0.0.1:{STANDIN_PORT}"
 
+#: Distinct requests one wrk run cycles through at most (`pool` in post.lua).
+POOL = 4096
 #: Interactions in the cassettes of the replay targets.
 REPLAY_SIZES = {"replay-1": 1, "replay-1k": 1_000, "replay-100k": 100_000}
 
@@ -88,12 +90,15 @@ def _replay(ctx: Context, name: str, port: int) -> Target:
     cassettes = ctx.workdir / "cassettes"
     target = _gateway(ctx, name, port, "replay", "--cassette-dir", str(cassettes),
                       "--cassette", name, products=size)  # fmt: skip
-    target.note = (
-        f"cassette of {size:,} interactions (products 1..{size}); wrk draws the product id "
-        f"per request from 1..{size}, so every request hits"
-        if size > 1
-        else "cassette of 1 interaction (product 1), the one every request asks for"
-    )
+    if size == 1:
+        target.note = "cassette of 1 interaction (product 1), the one every request asks for"
+    elif size <= POOL:
+        target.note = f"cassette of {size:,} interactions; wrk asks for products 1..{size} in turn"
+    else:
+        target.note = (
+            f"cassette of {size:,} interactions; wrk asks in turn for {POOL:,} product ids "
+            f"drawn at random from 1..{size:,} (a new draw each run), so every request hits"
+        )
 
     def prepare(ctx: Context) -> None:
         cassettes.mkdir(parents=True, exist_ok=True)
