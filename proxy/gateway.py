@@ -66,9 +66,9 @@ class Gateway:
         self.record_mode = settings.record_mode
         self.recorded = 0  # interactions recorded by this run
         self._match_headers = "headers" in settings.match_on
-        self._plans: dict[int, BodyPlan] = {}
+        self._plans: dict[int, BodyPlan] = {}  # mock bodies, worked out once per media type
         # Passthrough headers per recorded response (interactions live as long as we do).
-        self._prepared: dict[int, Prepared] = {}  # mock bodies, worked out once per media type
+        self._prepared: dict[int, Prepared] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
