@@ -38,6 +38,14 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "proxy", *args]
 
 
+def record_command(upstream: str, folder: Path, name: str, *extra: str) -> list[str]:
+    """`portal-proxy record` on a free port, from `upstream` into `<folder>/<name>.yaml`."""
+    return command(
+        "record", "--port", "0", "--upstream", upstream, "--cassette", name,
+        "--cassette-dir", str(folder), *extra,
+    )  # fmt: skip
+
+
 @contextmanager
 def running(
     args: Sequence[str],

@@ -20,7 +20,7 @@ import orjson
 import pytest
 import vcr
 
-from tests.cli_process import command, running
+from tests.cli_process import command, record_command, running
 from tests.conftest import ROUTE
 
 pytestmark = pytest.mark.slow
@@ -91,19 +91,7 @@ async def drive(url: str, total: int, concurrency: int, distinct: bool = True) -
 
 async def test_record_20000_distinct_requests_loses_none(upstream: str, tmp_path: Path) -> None:
     path = tmp_path / "cassettes" / "load.yaml"
-    args = command(
-        "record",
-        "--port",
-        "0",
-        "--upstream",
-        upstream,
-        "--cassette",
-        "load",
-        "--cassette-dir",
-        str(tmp_path / "cassettes"),
-        "--record-mode",
-        "all",
-    )
+    args = record_command(upstream, tmp_path / "cassettes", "load", "--record-mode", "all")
     with running(args, cwd=tmp_path) as proc:
         idle = rss_kib(proc.popen.pid)
         started = time.monotonic()
@@ -125,19 +113,7 @@ async def test_record_20000_distinct_requests_loses_none(upstream: str, tmp_path
 
 async def test_replay_and_proxy_under_load_have_zero_errors(upstream: str, tmp_path: Path) -> None:
     folder = tmp_path / "cassettes"
-    record_args = command(
-        "record",
-        "--port",
-        "0",
-        "--upstream",
-        upstream,
-        "--cassette",
-        "replay-load",
-        "--cassette-dir",
-        str(folder),
-        "--record-mode",
-        "all",
-    )
+    record_args = record_command(upstream, folder, "replay-load", "--record-mode", "all")
     with running(record_args, cwd=tmp_path) as proc:
         assert await drive(proc.url, 2_000, CONCURRENCY) == {201: 2_000}
         assert proc.stop() == 0
@@ -193,19 +169,7 @@ async def test_sigkill_at_20_random_moments(upstream: str, tmp_path: Path) -> No
     path = folder / "crash.yaml"
     rng = random.Random(20)
     confirmed: set[int] = set()
-    args = command(
-        "record",
-        "--port",
-        "0",
-        "--upstream",
-        upstream,
-        "--cassette",
-        "crash",
-        "--cassette-dir",
-        str(folder),
-        "--record-mode",
-        "new_episodes",
-    )
+    args = record_command(upstream, folder, "crash", "--record-mode", "new_episodes")
     for _ in range(20):
         received: list[tuple[float, int]] = []
         with running(args, cwd=tmp_path) as proc:

@@ -16,7 +16,7 @@ import vcr
 import yaml
 
 from proxy.standin import Scripted
-from tests.cli_process import command, running
+from tests.cli_process import command, record_command, running
 from tests.conftest import ROUTE, StandinServer, every_file_text
 
 
@@ -33,19 +33,7 @@ async def test_a_unique_token_reaches_no_file_and_no_log_line(
             [("Content-Type", "application/json"), ("Set-Cookie", f"sid={token}")],
         )
     )
-    args = command(
-        "record",
-        "--port",
-        "0",
-        "--upstream",
-        standin.url,
-        "--cassette",
-        "secrets",
-        "--cassette-dir",
-        str(tmp_path / "cassettes"),
-        "--log-format",
-        "json",
-    )
+    args = record_command(standin.url, tmp_path / "cassettes", "secrets", "--log-format", "json")
     with running(args, stderr=logs / "stderr.log", cwd=tmp_path) as proc:
         async with aiohttp.ClientSession() as client:
             headers = {"Authorization": token, "Content-Type": "application/json"}
@@ -99,17 +87,7 @@ async def test_sigkill_while_recording_leaves_a_cassette_vcrpy_loads(
 ) -> None:
     standin.standin.keep_received = False
     path = tmp_path / "cassettes" / "kill.yaml"
-    args = command(
-        "record",
-        "--port",
-        "0",
-        "--upstream",
-        standin.url,
-        "--cassette",
-        "kill",
-        "--cassette-dir",
-        str(tmp_path / "cassettes"),
-    )
+    args = record_command(standin.url, tmp_path / "cassettes", "kill")
     received: list[tuple[float, str]] = []
     with running(args, cwd=tmp_path) as proc:
         kill_after = 1.2 + random.Random(seed).random() * 1.5
@@ -133,17 +111,7 @@ async def test_sigterm_finishes_in_flight_requests_and_flushes(
         standin.standin.script.append(
             Scripted(201, b'{"ID": 1}', [("Content-Type", "application/json")], delay=1.0)
         )
-    args = command(
-        "record",
-        "--port",
-        "0",
-        "--upstream",
-        standin.url,
-        "--cassette",
-        "term",
-        "--cassette-dir",
-        str(tmp_path / "cassettes"),
-    )
+    args = record_command(standin.url, tmp_path / "cassettes", "term")
     with running(args, cwd=tmp_path) as proc:
         async with aiohttp.ClientSession() as client:
 

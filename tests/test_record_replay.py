@@ -50,6 +50,13 @@ async def record(
     )
 
 
+async def replay_of(gateway_factory: GatewayFactory, tmp_path: Path, **settings: Any) -> Running:
+    """A replay gateway over what `record` wrote."""
+    return await gateway_factory(
+        "replay", cassette="rec", cassette_dir=tmp_path / "cassettes", **settings
+    )
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(path.read_text())
     return data
@@ -93,7 +100,7 @@ async def test_replay_is_byte_identical_to_what_the_upstream_sent(
     gw = await record(gateway_factory, standin, tmp_path)
     _, live_headers, live_body = await post(session, gw.route(1))
     await gw.runner.cleanup()
-    replay = await gateway_factory("replay", cassette="rec", cassette_dir=tmp_path / "cassettes")
+    replay = await replay_of(gateway_factory, tmp_path)
     status, headers, body = await post(session, replay.route(1))
     assert status == 201
     assert body == live_body
@@ -113,7 +120,7 @@ async def test_json_body_matching_ignores_key_order_and_whitespace(
     gw = await record(gateway_factory, standin, tmp_path)
     await post(session, gw.route(1), raw=b'{"ID": 7, "Extra": {"a": 1, "b": 2}}')
     await gw.runner.cleanup()
-    replay = await gateway_factory("replay", cassette="rec", cassette_dir=tmp_path / "cassettes")
+    replay = await replay_of(gateway_factory, tmp_path)
     status, _, _ = await post(session, replay.route(1), raw=b'{"Extra":{"b":2,"a":1},\n"ID":7}')
     assert status == 201
     status, _, _ = await post(session, replay.route(1), raw=b'{"ID": 8}')
@@ -134,7 +141,7 @@ async def test_same_request_plays_in_recorded_order_then_the_last_repeats(
     for _ in range(3):
         await post(session, gw.route(1))
     await gw.runner.cleanup()
-    replay = await gateway_factory("replay", cassette="rec", cassette_dir=tmp_path / "cassettes")
+    replay = await replay_of(gateway_factory, tmp_path)
     seen = [orjson.loads((await post(session, replay.route(1)))[2])["ID"] for _ in range(5)]
     assert seen == [1, 2, 3, 3, 3]
     async with session.get(replay.url + "/__proxy/cassettes") as listing:
@@ -151,7 +158,7 @@ async def test_a_miss_names_the_nearest_recordings_and_what_differed(
     gw = await record(gateway_factory, standin, tmp_path)
     await post(session, gw.route(1), {"ID": 11})
     await gw.runner.cleanup()
-    replay = await gateway_factory("replay", cassette="rec", cassette_dir=tmp_path / "cassettes")
+    replay = await replay_of(gateway_factory, tmp_path)
     status, headers, body = await post(session, replay.route(1), {"ID": 42})
     assert status == 404
     assert headers["Content-Type"] == "application/problem+json"
@@ -184,9 +191,7 @@ async def test_on_miss_mock_generalizes_from_the_nearest_recording(
     gw = await record(gateway_factory, standin, tmp_path)
     await post(session, gw.route(1), {"ID": 11})
     await gw.runner.cleanup()
-    replay = await gateway_factory(
-        "replay", cassette="rec", cassette_dir=tmp_path / "cassettes", on_miss="mock"
-    )
+    replay = await replay_of(gateway_factory, tmp_path, on_miss="mock")
     status, headers, body = await post(session, replay.route(9), {"ID": 42})
     assert status == 201
     assert headers["X-Portal-Proxy-Source"] == "mock"
@@ -373,7 +378,7 @@ async def test_replay_reports_a_cassette_that_no_longer_fits_the_spec(
     _, live, _ = await post(session, gw.route(1))
     assert "sl-violations" in live  # the recording went on regardless
     await gw.runner.cleanup()
-    replay = await gateway_factory("replay", cassette="rec", cassette_dir=tmp_path / "cassettes")
+    replay = await replay_of(gateway_factory, tmp_path)
     for _ in range(2):  # validated once at first play, then from the cache: same answer
         status, headers, _ = await post(session, replay.route(1))
         assert status == 201
@@ -416,7 +421,7 @@ async def test_replay_of_a_path_neither_spec_nor_cassette_knows_is_an_unknown_ro
     gw = await record(gateway_factory, standin, tmp_path)
     await post(session, gw.route(1))
     await gw.runner.cleanup()
-    replay = await gateway_factory("replay", cassette="rec", cassette_dir=tmp_path / "cassettes")
+    replay = await replay_of(gateway_factory, tmp_path)
     async with session.post(replay.url + "/portal-api/nothing", json={}) as response:
         assert response.status == 404
         assert (await response.json())["type"].endswith("unknown-route")

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from proxy.standin import Scripted
-from tests.cli_process import command, running
+from tests.cli_process import command, record_command, running
 from tests.conftest import ROUTE, StandinServer, every_file_text
 
 
@@ -45,17 +45,7 @@ async def test_a_unique_token_appears_nowhere(
     folder = tmp_path / "cassettes"
     if mode == "replay":
         # A cassette to replay, recorded with the token (so redaction happened at record).
-        args = command(
-            "record",
-            "--port",
-            "0",
-            "--upstream",
-            standin.url,
-            "--cassette",
-            "s",
-            "--cassette-dir",
-            str(folder),
-        )
+        args = record_command(standin.url, folder, "s")
         with running(args, cwd=tmp_path) as proc:
             async with (
                 aiohttp.ClientSession() as client,
