@@ -22,7 +22,7 @@ from proxy.exchange import Exchange
 from proxy.problems import problem
 from proxy.redact import Redactor
 from proxy.report import Reporter
-from proxy.responses import Prepared, json_response, passthrough, prepare
+from proxy.responses import Prepared, json_bytes_response, json_response, passthrough, prepare
 from proxy.settings import Settings
 from proxy.spec import MediaType, Operation, Spec
 from proxy.storage import (
@@ -67,6 +67,7 @@ class Gateway:
         self.recorded = 0  # interactions recorded by this run
         self._match_headers = "headers" in settings.match_on
         self._plans: dict[int, BodyPlan] = {}  # mock bodies, worked out once per media type
+        self._default_status: dict[int, int] = {}  # by operation: what a mock answers with
         # Passthrough headers per recorded response (interactions live as long as we do).
         self._prepared: dict[int, Prepared] = {}
 
@@ -273,7 +274,11 @@ class Gateway:
         """A spec-valid response for the operation: its first 2xx unless `status` is given."""
         operation = ex.operation
         assert operation is not None
-        chosen = status if status is not None else default_status(operation)
+        if status is None:
+            status = self._default_status.get(id(operation))
+            if status is None:
+                status = self._default_status[id(operation)] = default_status(operation)
+        chosen = status
         documented = operation.response_for(chosen)
         if documented is None:
             codes = ", ".join(operation.responses)
@@ -302,7 +307,11 @@ class Gateway:
         elif shape is not None:
             body = _reshape(shape, echo, media.schema)
         else:
-            body = self._plan(media).render(echo)
+            # The request body keys the plan's memo; without an echo, every body renders alike.
+            key = ex.body if echo is not None else b""
+            encoded = self._plan(media).encode(echo, key)
+            ex.source = "mock"
+            return json_bytes_response(chosen, encoded, "mock")
         ex.source = "mock"
         return json_response(chosen, body, "mock")
 

@@ -29,9 +29,12 @@ _INVENTED = (hdrs.CONTENT_TYPE, hdrs.SERVER, hdrs.DATE)
 
 def json_response(status: int, value: object, source: str) -> web.Response:
     """A JSON response made by the gateway itself (mock bodies, portal-shaped errors)."""
-    response = web.Response(
-        status=status, body=orjson.dumps(value), content_type="application/json"
-    )
+    return json_bytes_response(status, orjson.dumps(value), source)
+
+
+def json_bytes_response(status: int, body: bytes, source: str) -> web.Response:
+    """`json_response` for a body already encoded."""
+    response = web.Response(status=status, body=body, content_type="application/json")
     response.headers[SOURCE_HEADER] = source
     return response
 

@@ -9,6 +9,7 @@ whatever format the property's pattern accepts.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,10 @@ _TIME_LAYOUTS = (
 _MAX_DEPTH = 12
 #: A fixed moment for working out layouts and filling templates before `render`.
 _REFERENCE = dt.datetime(2023, 6, 23, 21, 2, 0, tzinfo=dt.UTC)
+#: Encoded bodies kept per second by `BodyPlan.encode`, and the largest request body that
+#: may key one (the memo is for the usual small bodies a frontend sends again and again).
+_MEMO_SIZE = 256
+_MEMO_KEY_MAX = 4096
 
 
 Path = tuple[str | int, ...]
@@ -45,6 +50,27 @@ class BodyPlan:
         self._encoded = orjson.dumps(self.template)
         self._echo = _properties(self.schema) if isinstance(self.schema, Mapping) else {}
         self._clock: tuple[int, dict[str, str]] = (-1, {})
+        # Encoded bodies of the current second by request body: within one second the
+        # timestamps cannot change, so the same request gets the same bytes.
+        self._memo: dict[bytes, bytes] = {}
+        self._memo_second = -1
+
+    def encode(self, echo: Mapping[str, Any] | None, key: bytes) -> bytes:
+        """`render(echo)` as JSON bytes; `key` is the request body `echo` was parsed from.
+
+        Rendering and encoding cost more than the rest of a mock answer, and clients send
+        the same body again and again: the bytes are kept for the rest of the second.
+        """
+        second = int(time.time())
+        if second != self._memo_second:
+            self._memo.clear()
+            self._memo_second = second
+        encoded = self._memo.get(key)
+        if encoded is None:
+            encoded = orjson.dumps(self.render(echo))
+            if len(key) <= _MEMO_KEY_MAX and len(self._memo) < _MEMO_SIZE:
+                self._memo[key] = encoded
+        return encoded
 
     def render(self, echo: Mapping[str, Any] | None = None, now: dt.datetime | None = None) -> Any:
         """A fresh value: timestamps set to `now` (UTC), echoed request fields copied in.

@@ -342,19 +342,38 @@ def _request_body(
         return ParsedBody()
     if not is_json_media(media):
         return ParsedBody()
+    key = (target.validator, body)
+    known = _BODY_VERDICTS.get(key)
+    if known is None:
+        known = _json_body(target.validator, body)
+        if len(body) <= _VERDICT_BODY_MAX:
+            if len(_BODY_VERDICTS) >= _VERDICTS_MAX:
+                _BODY_VERDICTS.clear()
+            _BODY_VERDICTS[key] = known
+    violations, parsed = known
+    found.extend(violations)
+    return parsed
+
+
+#: Request body verdicts by (schema, body): clients send the same body again and again, and
+#: parsing and checking it costs more than the rest of the request's validation. The key
+#: holds the schema itself (not its id), so a verdict cannot outlive the spec it came from.
+#: The parsed value is shared by the requests that sent those bytes: nothing may mutate it.
+_BODY_VERDICTS: dict[
+    tuple[CompiledSchema | None, bytes], tuple[tuple[Violation, ...], ParsedBody]
+] = {}
+
+
+def _json_body(
+    validator: CompiledSchema | None, body: bytes
+) -> tuple[tuple[Violation, ...], ParsedBody]:
     parsed = parse_json(body)
     if parsed.error is not None:
-        found.append(
-            violation(
-                ["request", "body"],
-                "contentMediaType",
-                f"request body is not valid JSON ({parsed.error})",
-            )
-        )
-        return parsed
-    if target.validator is not None:
-        found.extend(schema_violations(target.validator, parsed.value, ["request", "body"]))
-    return parsed
+        message = f"request body is not valid JSON ({parsed.error})"
+        return (violation(["request", "body"], "contentMediaType", message),), parsed
+    if validator is None:
+        return (), parsed
+    return tuple(schema_violations(validator, parsed.value, ["request", "body"])), parsed
 
 
 # -- responses --------------------------------------------------------------------------------
