@@ -1,7 +1,8 @@
 """The gateway's own endpoints under `/__proxy/`: health, violations, metrics, cassettes.
 
 They are answered here and never forwarded. With `--admin-token T`, all but `health`
-require `Authorization: Bearer T`; comparison is constant-time.
+require `Authorization: Bearer T`; comparison is constant-time. `AdminRoutes` dispatches
+by exact path (GET and HEAD); `proxy.app` hands it every request under `/__proxy`.
 """
 
 from __future__ import annotations
@@ -21,14 +22,40 @@ if TYPE_CHECKING:
 
 PREFIX = "/__proxy"
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+#: The methods every admin endpoint answers.
+METHODS = ("GET", "HEAD")
 
 
-def add_routes(app: web.Application, gateway: Gateway) -> None:
-    """Register the admin endpoints on `app`."""
+class AdminRoutes:
+    """The admin endpoints of one gateway, by path."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._routes, self._unknown = _handlers(gateway)
+
+    def owns(self, path: str) -> bool:
+        """True for the paths under `/__proxy` (the gateway's own, never forwarded)."""
+        return path == PREFIX or path.startswith(PREFIX + "/")
+
+    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one admin request."""
+        handler = self._routes.get(request.path, self._unknown)
+        if handler is not self._unknown and request.method not in METHODS:
+            allowed = ", ".join(METHODS)
+            return problem(
+                "method-not-allowed",
+                f"{request.method} is not allowed on {request.path}; allowed: {allowed}",
+                headers={"Allow": allowed},
+                allowed=list(METHODS),
+            )
+        return await handler(request)
+
+
+def _handlers(gateway: Gateway) -> tuple[dict[str, Handler], Handler]:
 
     def guarded(handler: Handler) -> Handler:
-        async def check(request: web.Request) -> web.StreamResponse:
+        async def check(request: web.BaseRequest) -> web.StreamResponse:
             token = gateway.settings.admin_token
             if token is not None:
                 sent = request.headers.get("Authorization", "")
@@ -42,7 +69,7 @@ def add_routes(app: web.Application, gateway: Gateway) -> None:
 
         return check
 
-    async def health(request: web.Request) -> web.StreamResponse:
+    async def health(request: web.BaseRequest) -> web.StreamResponse:
         return _json(
             {
                 "status": "ok",
@@ -53,7 +80,7 @@ def add_routes(app: web.Application, gateway: Gateway) -> None:
             }
         )
 
-    async def violations(request: web.Request) -> web.StreamResponse:
+    async def violations(request: web.BaseRequest) -> web.StreamResponse:
         query = request.query
         try:
             since = float(query["since"]) if "since" in query else None
@@ -65,14 +92,14 @@ def add_routes(app: web.Application, gateway: Gateway) -> None:
         recent = gateway.reporter.recent(since=since, operation=query.get("operation"), limit=limit)
         return _json({"violations": recent, "count": len(recent)})
 
-    async def metrics(request: web.Request) -> web.StreamResponse:
+    async def metrics(request: web.BaseRequest) -> web.StreamResponse:
         body, content_type = gateway.reporter.metrics.render()
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type
         response.headers[SOURCE_HEADER] = "gateway"
         return response
 
-    async def cassettes(request: web.Request) -> web.StreamResponse:
+    async def cassettes(request: web.BaseRequest) -> web.StreamResponse:
         listing = [
             {
                 "name": cassette.name,
@@ -94,18 +121,20 @@ def add_routes(app: web.Application, gateway: Gateway) -> None:
             }
         )
 
-    async def unknown(request: web.Request) -> web.StreamResponse:
+    async def unknown(request: web.BaseRequest) -> web.StreamResponse:
         return problem(
             "unknown-route",
             f"no admin endpoint {request.path}; try {PREFIX}/health, {PREFIX}/violations, "
             f"{PREFIX}/metrics or {PREFIX}/cassettes",
         )
 
-    app.router.add_get(f"{PREFIX}/health", health)
-    app.router.add_get(f"{PREFIX}/violations", guarded(violations))
-    app.router.add_get(f"{PREFIX}/metrics", guarded(metrics))
-    app.router.add_get(f"{PREFIX}/cassettes", guarded(cassettes))
-    app.router.add_route("*", PREFIX + "/{tail:.*}", guarded(unknown))
+    routes = {
+        f"{PREFIX}/health": health,
+        f"{PREFIX}/violations": guarded(violations),
+        f"{PREFIX}/metrics": guarded(metrics),
+        f"{PREFIX}/cassettes": guarded(cassettes),
+    }
+    return routes, guarded(unknown)
 
 
 def _json(value: object) -> web.Response:

@@ -19,7 +19,7 @@ class Exchange:
     produced the response (upstream, cassette, mock or gateway).
     """
 
-    request: web.Request
+    request: web.BaseRequest
     body: bytes
     route: RouteMatch | None
     request_id: str

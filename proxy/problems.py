@@ -25,6 +25,7 @@ KINDS: dict[str, tuple[int, str]] = {
     "upstream-timeout": (504, "The upstream did not answer in time"),
     "invalid-upstream-response": (502, "The upstream's response violates the spec"),
     "payload-too-large": (413, "Request body too large"),
+    "expectation-failed": (417, "Expectation not supported"),
     "bad-request": (400, "The request cannot be processed"),
     "unauthorized": (401, "Admin token required"),
     "cassette-error": (500, "The cassette cannot be used"),

@@ -39,8 +39,7 @@ import pytest
 from proxy.settings import OPTIONS, RECORD_MODES, Settings, SettingsError, check
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
+    from proxy.app import GatewayApp
     from proxy.gateway import Gateway
     from proxy.violations import Violation
 
@@ -155,7 +154,7 @@ class PortalProxy:
         self.cassette_path = cassette_path
         self.server_url = ""
         self.url = ""
-        self._app: web.Application | None = None
+        self._app: GatewayApp | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -270,10 +269,8 @@ class PortalProxy:
         return future.result(START_TIMEOUT)
 
 
-def _gateway(app: web.Application) -> Gateway:
-    from proxy.app import GATEWAY
-
-    return app[GATEWAY]
+def _gateway(app: GatewayApp) -> Gateway:
+    return app.gateway
 
 
 # -- fixtures -----------------------------------------------------------------------------------

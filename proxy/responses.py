@@ -2,8 +2,9 @@
 
 A passthrough (upstream or cassette) must reach the client with exactly the headers it had:
 aiohttp's server would otherwise add `Content-Type: application/octet-stream`, `Server` and
-`Date`. The response is marked with the header names it really has, and the app's
-`on_response_prepare` hook (`strip_invented_headers`) removes whatever aiohttp added.
+`Date`. The response is marked with the header names it really has, and the gateway's
+request class (`proxy.app.GatewayRequest`) removes whatever aiohttp added as the headers go
+out (`strip_invented_headers`).
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ def http_date() -> str:
     return str(_DATE_CACHE[1])
 
 
-async def strip_invented_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """`on_response_prepare` hook: undo aiohttp's default headers on passthroughs."""
+def strip_invented_headers(response: web.StreamResponse) -> None:
+    """Undo aiohttp's default headers on a passthrough (called as its headers are sent)."""
     real = response.get(PASSTHROUGH)
     if real is None:
         return

@@ -1,7 +1,8 @@
-"""Run an application until SIGINT/SIGTERM, then finish in-flight requests and flush.
+"""Serve a `GatewayApp` until SIGINT/SIGTERM, then finish in-flight requests and flush.
 
-`web.run_app` prints a banner and cannot report the port picked for `--port 0`; this does
-the same graceful shutdown with `AppRunner`, printing one start-up line with the real URL.
+The gateway runs on aiohttp's low-level `web.Server` (see `proxy.app` for why), started by
+`web.ServerRunner`; `Runner` adds the gateway's own start-up and clean-up around it and
+reports the port picked for `--port 0`, which `web.run_app` cannot.
 """
 
 from __future__ import annotations
@@ -9,38 +10,70 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from aiohttp import web
+
+from proxy.app import GatewayApp
+from proxy.gateway import Gateway
 
 #: How long in-flight requests may take to finish after a stop signal.
 SHUTDOWN_TIMEOUT = 30.0
 
 
-async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+class Runner:
+    """A started gateway: where it listens, and how to stop it (`cleanup`, idempotent)."""
+
+    def __init__(self, app: GatewayApp, runner: web.ServerRunner) -> None:
+        self.app = app
+        self._runner = runner
+        self._closed = False
+
+    @property
+    def gateway(self) -> Gateway:
+        """The running gateway."""
+        return self.app.gateway
+
+    @property
+    def addresses(self) -> list[Any]:
+        """The addresses the server listens on (as aiohttp's runners report them)."""
+        return self._runner.addresses
+
+    async def cleanup(self) -> None:
+        """Stop accepting, let in-flight requests finish, then flush and close the gateway."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._runner.cleanup()
+        finally:
+            await self.app.cleanup()
+
+
+async def start(app: GatewayApp, host: str, port: int) -> tuple[Runner, str]:
     """Start serving `app`; returns the runner (to `cleanup()`) and the base URL it listens on."""
-    runner = web.AppRunner(
+    await app.startup()
+    server = web.Server(
         app,
-        handle_signals=False,
+        request_factory=app.make_request,
         access_log=None,  # per-request logging costs more than the route itself
         auto_decompress=False,  # forward request bodies exactly as sent
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
     )
-    await runner.setup()
+    runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    started = Runner(app, runner)
     try:
+        await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
     except BaseException:
-        await runner.cleanup()
+        await started.cleanup()
         raise
     bound = runner.addresses[0]
     shown = f"[{bound[0]}]" if ":" in str(bound[0]) else bound[0]
-    return runner, f"http://{shown}:{bound[1]}"
+    return started, f"http://{shown}:{bound[1]}"
 
 
-async def serve(
-    app: web.Application, host: str, port: int, mode: str, out: TextIO = sys.stdout
-) -> None:
+async def serve(app: GatewayApp, host: str, port: int, mode: str, out: TextIO = sys.stdout) -> None:
     """Serve `app` on host:port until SIGINT/SIGTERM; then shut down gracefully."""
     runner, url = await start(app, host, port)
     try:
@@ -51,5 +84,5 @@ async def serve(
         print(f"portal-proxy {mode} listening on {url}", file=out, flush=True)
         await stop.wait()
     finally:
-        # Stops accepting, waits for in-flight handlers, then runs cleanup_ctx (flush).
+        # Stops accepting, waits for in-flight handlers, then flushes the recorder.
         await runner.cleanup()

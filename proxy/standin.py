@@ -43,6 +43,10 @@ class Received:
     body: bytes
 
 
+async def _strip_invented_headers(request: web.Request, response: web.StreamResponse) -> None:
+    strip_invented_headers(response)
+
+
 class Standin:
     """State of one stand-in portal: scripted responses and the requests it received."""
 
@@ -57,11 +61,12 @@ class Standin:
         """The aiohttp application serving the route."""
         app = web.Application()
         app[STANDIN] = self
-        app.on_response_prepare.append(strip_invented_headers)
+        app.on_response_prepare.append(_strip_invented_headers)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Answer one request: the next scripted response, else the portal's behaviour."""
         body = await request.read()
         if self.keep_received:
             self.received.append(

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from proxy.app import GATEWAY, build_app
+from proxy.app import GatewayApp, build_app
 from proxy.gateway import Gateway
-from proxy.server import start
+from proxy.server import Runner, start
 from proxy.settings import Settings
 from proxy.standin import Standin
 
@@ -33,12 +33,12 @@ class Running:
     """A server started by a fixture: its base URL and app."""
 
     url: str
-    app: web.Application
-    runner: web.AppRunner
+    app: GatewayApp
+    runner: Runner
 
     @property
     def gateway(self) -> Gateway:
-        return self.app[GATEWAY]
+        return self.app.gateway
 
     def route(self, product: object = 1) -> str:
         return self.url + ROUTE.format(product)

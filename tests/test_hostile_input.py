@@ -4,6 +4,7 @@ and its memory stays bounded."""
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 from pathlib import Path
 
@@ -213,3 +214,56 @@ async def test_memory_stays_bounded_under_hostile_load(tmp_path: Path) -> None:
             after = rss_kib(proc.popen.pid)
         assert after - baseline < 50 * 1024, (baseline, after)
         assert proc.stop() == 0
+
+
+async def test_a_body_above_one_mib_is_read_when_max_body_allows_it(
+    gateway_factory: GatewayFactory,
+    session: aiohttp.ClientSession,
+) -> None:
+    # aiohttp's own request limit is 1 MiB; --max-body is what decides.
+    gw = await gateway_factory("mock", max_body=4 * 1024 * 1024)
+    body = b'{"Name": "' + b"x" * (2 * 1024 * 1024) + b'"}'
+    async with session.post(gw.route(1), data=io.BytesIO(body), headers=AUTH) as response:
+        assert response.status == 201
+        assert (await response.json())["Name"] == "x" * (2 * 1024 * 1024)
+
+
+async def test_expect_100_continue_gets_its_interim_answer(
+    gateway_factory: GatewayFactory,
+) -> None:
+    # curl sends `Expect: 100-continue` for bodies over 1 KiB and waits for the 100 before
+    # sending the body: without it, every such request would stall.
+    gw = await gateway_factory("mock")
+    host, port = gw.url.rsplit("//", 1)[1].split(":")
+    body = b'{"ID": 5}'
+    head = (
+        f"POST {ROUTE.format(1)} HTTP/1.1\r\nHost: x\r\nAuthorization: t\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    def exchange() -> bytes:
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(head)
+            interim = sock.recv(65536)
+            assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+            sock.sendall(body)
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    answer = await asyncio.to_thread(exchange)
+    assert answer.startswith(b"HTTP/1.1 201")
+    assert orjson.loads(answer.partition(b"\r\n\r\n")[2])["ID"] == 5
+
+
+async def test_an_unknown_expectation_is_refused(
+    gateway_factory: GatewayFactory,
+    session: aiohttp.ClientSession,
+) -> None:
+    gw = await gateway_factory("mock")
+    headers = {**AUTH, "Expect": "teapot"}
+    async with session.post(gw.route(1), data=b'{"ID": 5}', headers=headers) as response:
+        assert response.status == 417
+        assert "teapot" in (await response.json())["detail"]
