@@ -14,10 +14,12 @@ import asyncio
 import itertools
 import os
 import time
-from typing import Any
 
 from aiohttp import hdrs, web
-from aiohttp.http import HttpVersion11
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http import HttpVersion11, RawRequestMessage
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
 
 from proxy import admin
 from proxy.exchange import Exchange
@@ -71,25 +73,34 @@ class GatewayApp:
         self.gateway = Gateway(settings, spec, reporter)
         self.settings = settings
         self._admin = admin.AdminRoutes(self.gateway)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self) -> None:
         """Load cassettes, open the recorder and the upstream session."""
+        self._loop = asyncio.get_running_loop()  # the server's, as aiohttp's factory passes
         await self.gateway.start()
 
     async def cleanup(self) -> None:
         """Flush recordings and close the upstream session."""
         await self.gateway.close()
 
-    def make_request(self, *args: Any) -> web.BaseRequest:
+    def make_request(
+        self,
+        message: RawRequestMessage,
+        payload: StreamReader,
+        protocol: RequestHandler,
+        writer: AbstractStreamWriter,
+        task: asyncio.Task[None],
+    ) -> web.BaseRequest:
         """aiohttp's `request_factory`: a `GatewayRequest` bounded by `--max-body`."""
-        message, payload, protocol, writer, task = args
+        assert self._loop is not None, "startup() runs before the server accepts requests"
         return GatewayRequest(
             message,
             payload,
             protocol,
             writer,
             task,
-            asyncio.get_running_loop(),
+            self._loop,
             client_max_size=self.settings.max_body,
         )
 
@@ -110,14 +121,13 @@ async def handle(gateway: Gateway, request: web.BaseRequest) -> web.StreamRespon
     spec = gateway.spec
     settings = gateway.settings
     raw_path = request.rel_url.raw_path
-    request_id = request.headers.get("X-Request-Id") or f"{_ID_PREFIX}{next(_REQUEST_IDS)}"
     if not spec.under_base(raw_path):
-        return _finish(gateway, None, request, request_id, _unknown_route(request, spec))
+        return _finish(gateway, None, request, _unknown_route(request, spec))
     body = await _read_body(request, settings.max_body)
     if isinstance(body, web.Response):
-        return _finish(gateway, None, request, request_id, body)
+        return _finish(gateway, None, request, body)
     route = spec.match(request.method, raw_path)
-    ex = Exchange(request, body, route, request_id)
+    ex = Exchange(request, body, route)
     forwarding = settings.mode == "proxy" or (
         settings.mode == "record" and gateway.record_mode != "none"
     )
@@ -137,7 +147,7 @@ async def handle(gateway: Gateway, request: web.BaseRequest) -> web.StreamRespon
             # A path the spec does not know is still served if a cassette recorded it.
             hit = gateway.lookup(ex)
             answer = gateway.replay(ex, hit) if hit else _unknown_route(request, spec)
-            return _finish(gateway, ex, request, request_id, answer)
+            return _finish(gateway, ex, request, answer)
         else:
             allowed = ", ".join(route.allowed)
             refused = problem(
@@ -146,7 +156,7 @@ async def handle(gateway: Gateway, request: web.BaseRequest) -> web.StreamRespon
                 headers={"Allow": allowed},
                 allowed=list(route.allowed),
             )
-            return _finish(gateway, ex, request, request_id, refused)
+            return _finish(gateway, ex, request, refused)
     else:
         violations, parsed = validate_request(
             route.operation,
@@ -158,35 +168,40 @@ async def handle(gateway: Gateway, request: web.BaseRequest) -> web.StreamRespon
         ex.violations.extend(violations)
         ex.parsed = parsed
     response = await SERVE[settings.mode](gateway, ex)
-    return _finish(gateway, ex, request, request_id, response)
+    return _finish(gateway, ex, request, response)
 
 
 def _finish(
     gateway: Gateway,
     ex: Exchange | None,
     request: web.BaseRequest,
-    request_id: str,
     response: web.StreamResponse,
 ) -> web.StreamResponse:
     """Add our headers and report the exchange to every sink."""
-    violations = ex.violations if ex is not None else []
-    if violations:
-        response.headers["sl-violations"] = header_value(violations)
-    source = response.headers.get(SOURCE_HEADER) or (ex.source if ex else "gateway")
-    response.headers[SOURCE_HEADER] = source
+    headers = response.headers
+    source = headers.get(SOURCE_HEADER) or (ex.source if ex is not None else "gateway")
+    headers[SOURCE_HEADER] = source
     operation = ex.operation if ex is not None else None
+    operation_id = operation.operation_id if operation is not None else None
+    latency = ex.upstream_latency if ex is not None else None
+    violations = ex.violations if ex is not None else None
+    if not violations:
+        # The usual exchange: only counted, so no report is built for it.
+        gateway.reporter.count(operation_id, response.status, source, latency)
+        return response
+    headers["sl-violations"] = header_value(violations)
     gateway.reporter.record(
         ExchangeReport(
-            request_id=request_id,
+            request_id=request.headers.get("X-Request-Id") or f"{_ID_PREFIX}{next(_REQUEST_IDS)}",
             time=time.time(),
             mode=gateway.settings.mode,
             method=request.method,
             path=request.rel_url.raw_path,
-            operation_id=operation.operation_id if operation is not None else None,
+            operation_id=operation_id,
             status=response.status,
             source=source,
             violations=violations,
-            upstream_latency=ex.upstream_latency if ex is not None else None,
+            upstream_latency=latency,
         )
     )
     return response

@@ -22,7 +22,6 @@ class Exchange:
     request: web.BaseRequest
     body: bytes
     route: RouteMatch | None
-    request_id: str
     violations: list[Violation] = field(default_factory=list)
     parsed: ParsedBody = field(default_factory=ParsedBody)
     source: str = "gateway"

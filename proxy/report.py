@@ -200,6 +200,12 @@ class Reporter:
         if self._webhook is not None:
             self._webhook.offer(report)
 
+    def count(
+        self, operation_id: str | None, status: int, source: str, upstream_latency: float | None
+    ) -> None:
+        """Count an exchange that had no violation (the only sink it concerns: metrics)."""
+        self.metrics.observe_exchange(operation_id, status, source, upstream_latency)
+
     def recent(
         self, since: float | None = None, operation: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
