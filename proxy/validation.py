@@ -224,14 +224,15 @@ def validate_request(
 def _security(
     operation: Operation, headers: CIMultiDictProxy[str] | Mapping[str, str], query: str
 ) -> list[Violation]:
-    if not operation.security or any(not requirement for requirement in operation.security):
-        return []
+    # Plain loops, not any()/all() over generators: this runs on every request.
     for requirement in operation.security:
-        if all(
-            _credential_present(scheme.location, scheme.param, headers, query)
-            for scheme in requirement
-        ):
-            return []
+        for scheme in requirement:
+            if not _credential_present(scheme.location, scheme.param, headers, query):
+                break
+        else:
+            return []  # every credential of this requirement is there (or it asks none)
+    if not operation.security:
+        return []
     names = " or ".join(
         " and ".join(f"{s.name} ({s.kind} in {s.location} {s.param!r})" for s in requirement)
         for requirement in operation.security
@@ -249,7 +250,8 @@ def _credential_present(
     location: str, name: str, headers: CIMultiDictProxy[str] | Mapping[str, str], query: str
 ) -> bool:
     if location == "header":
-        return bool((headers.get(name) or "").strip())
+        value = headers.get(name)
+        return value is not None and bool(value.strip())
     if location == "query":
         return any(k == name and v.strip() for k, v in parse_qsl(query, keep_blank_values=True))
     if location == "cookie":
@@ -312,6 +314,27 @@ def _request_body(
 ) -> ParsedBody:
     content_type = headers.get("Content-Type")
     media = media_type_of(content_type)
+    if not body or not media or (target := find_media(operation.request_body, media)) is None:
+        return _request_body_refused(operation, media, body, found)
+    if not is_json_media(media):
+        return ParsedBody()
+    key = (target.validator, body)
+    known = _BODY_VERDICTS.get(key)
+    if known is None:
+        known = _json_body(target.validator, body)
+        if len(body) <= _VERDICT_BODY_MAX:
+            if len(_BODY_VERDICTS) >= _VERDICTS_MAX:
+                _BODY_VERDICTS.clear()
+            _BODY_VERDICTS[key] = known
+    violations, parsed = known
+    found.extend(violations)
+    return parsed
+
+
+def _request_body_refused(
+    operation: Operation, media: str, body: bytes, found: list[Violation]
+) -> ParsedBody:
+    """The violations of a body that is missing, or of no documented media type."""
     documented = ", ".join(m.media_type for m in operation.request_body)
     if not body:
         # The portal decodes every body it documents; an empty one is refused there too.
@@ -330,29 +353,14 @@ def _request_body(
             )
         )
         return ParsedBody()
-    target = find_media(operation.request_body, media)
-    if target is None:
-        found.append(
-            violation(
-                ["request", "header", "Content-Type"],
-                415,
-                f"request Content-Type {media} is not supported; expected {documented}",
-            )
+    found.append(
+        violation(
+            ["request", "header", "Content-Type"],
+            415,
+            f"request Content-Type {media} is not supported; expected {documented}",
         )
-        return ParsedBody()
-    if not is_json_media(media):
-        return ParsedBody()
-    key = (target.validator, body)
-    known = _BODY_VERDICTS.get(key)
-    if known is None:
-        known = _json_body(target.validator, body)
-        if len(body) <= _VERDICT_BODY_MAX:
-            if len(_BODY_VERDICTS) >= _VERDICTS_MAX:
-                _BODY_VERDICTS.clear()
-            _BODY_VERDICTS[key] = known
-    violations, parsed = known
-    found.extend(violations)
-    return parsed
+    )
+    return ParsedBody()
 
 
 #: Request body verdicts by (schema, body): clients send the same body again and again, and
