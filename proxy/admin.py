@@ -7,6 +7,7 @@ by exact path (GET and HEAD); `proxy.app` hands it every request under `/__proxy
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -77,6 +78,7 @@ def _handlers(gateway: Gateway) -> tuple[dict[str, Handler], Handler]:
                 "version": __version__,
                 "spec": gateway.spec.source,
                 "operations": len(gateway.spec.operations),
+                "loop": loop_name(),
             }
         )
 
@@ -135,6 +137,12 @@ def _handlers(gateway: Gateway) -> tuple[dict[str, Handler], Handler]:
         f"{PREFIX}/cassettes": guarded(cassettes),
     }
     return routes, guarded(unknown)
+
+
+def loop_name() -> str:
+    """The running event loop's kind: `uvloop` or `asyncio`."""
+    module = type(asyncio.get_running_loop()).__module__
+    return "uvloop" if module.startswith("uvloop") else "asyncio"
 
 
 def _json(value: object) -> web.Response:

@@ -7,7 +7,6 @@ Exit codes: 0 after a clean stop, 1 when `check` finds an Error, 2 for a bad opt
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -94,13 +93,14 @@ def run(settings: Settings, spec: Spec) -> int:
     """Build the app and serve it until stopped."""
     from proxy.app import build_app
     from proxy.report import configure_logging
+    from proxy.server import run as run_loop
     from proxy.server import serve
     from proxy.storage import CassetteError, CassetteLockedError
 
     configure_logging(settings.log_format)
     try:
         app = build_app(settings, spec)
-        asyncio.run(serve(app, settings.host, settings.port, settings.mode))
+        run_loop(serve(app, settings.host, settings.port, settings.mode), settings.loop)
     except (CassetteError, CassetteLockedError) as exc:
         print(f"portal-proxy: error: {exc}", file=sys.stderr)
         return 2

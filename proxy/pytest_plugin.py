@@ -216,7 +216,9 @@ class PortalProxy:
         # Everything is caught here: an exception escaping a thread is only a warning, which
         # pytest (with filterwarnings=error) would pin on whichever test runs next.
         try:
-            asyncio.run(self._serve())
+            from proxy.server import run
+
+            run(self._serve(), self.settings.loop)
         except BaseException as exc:
             self._error = exc
         finally:

@@ -8,9 +8,11 @@ reports the port picked for `--port 0`, which `web.run_app` cannot.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import signal
 import sys
-from typing import Any, TextIO
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO, TypeVar
 
 from aiohttp import web
 
@@ -19,6 +21,24 @@ from proxy.gateway import Gateway
 
 #: How long in-flight requests may take to finish after a stop signal.
 SHUTDOWN_TIMEOUT = 30.0
+
+T = TypeVar("T")
+
+
+def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop `--loop` names: uvloop's for `uvloop`, and for `auto` when it is
+    installed (the `fast` extra); None for asyncio's own."""
+    if loop == "asyncio" or (loop == "auto" and importlib.util.find_spec("uvloop") is None):
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop
+
+
+def run(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
+    """`asyncio.run(main)` on the event loop `--loop` names."""
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        return runner.run(main)
 
 
 class Runner:

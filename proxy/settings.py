@@ -8,6 +8,7 @@ the tests build `Settings` directly. A flag beats its variable; a bad value of e
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ MODES = ("mock", "replay", "record", "proxy")
 RECORD_MODES = ("once", "new_episodes", "all", "none")
 ON_MISS = ("error", "mock")
 LOG_FORMATS = ("text", "json")
+LOOPS = ("auto", "asyncio", "uvloop")
 ENV_PREFIX = "PORTAL_PROXY_"
 
 
@@ -194,6 +196,11 @@ OPTIONS: tuple[Option, ...] = (
         _positive_float,
         "seconds within which a repeated violation alerts once (default 300)",
     ),
+    Option(
+        "loop",
+        _choice(LOOPS),
+        "event loop: auto (uvloop when installed, as the `fast` extra does), asyncio, uvloop",
+    ),
 )
 
 
@@ -225,6 +232,7 @@ class Settings:
     strict: bool = False
     alert_webhook: str | None = None
     alert_window: float = 300.0
+    loop: str = "auto"
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -276,6 +284,10 @@ def check(settings: Settings) -> None:
     """Cross-field checks that hold for any way a `Settings` was built."""
     if settings.mode not in MODES:
         raise SettingsError(f"unknown mode {settings.mode!r}; expected one of {', '.join(MODES)}")
+    if settings.loop not in LOOPS:
+        raise SettingsError(f"--loop: expected one of {', '.join(LOOPS)}, got {settings.loop!r}")
+    if settings.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise SettingsError("--loop: uvloop is not installed; pip install 'portal-proxy[fast]'")
     if settings.mode in ("record", "proxy") and not settings.upstream:
         raise SettingsError(
             f"--upstream is required for `{settings.mode}` (e.g. http://portal:3001)"

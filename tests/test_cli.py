@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -90,6 +91,7 @@ def test_a_flag_beats_its_variable(tmp_path: Path) -> None:
         (["mock", "--spec", "/nonexistent/spec.yaml"], {}, "--spec"),
         (["mock", "--log-format", "xml"], {}, "--log-format"),
         (["mock", "--max-body", "lots"], {}, "--max-body"),
+        (["mock", "--loop", "tokio"], {}, "--loop"),
         (["fly"], {}, "invalid choice: 'fly'"),
         ([], {}, "required"),
         (["record"], {}, "--upstream"),
@@ -153,4 +155,19 @@ def test_the_docker_image_command_line(tmp_path: Path) -> None:
         assert probe_cmd[0] == "python"
         probe = subprocess.run([sys.executable, *probe_cmd[1:]], capture_output=True, timeout=15)
         assert probe.returncode == 0, probe
+        assert proc.stop() == 0
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_loop_picks_the_event_loop(tmp_path: Path, loop: str) -> None:
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        # Without the `fast` extra, asking for uvloop is a start-up error that says so.
+        result = run_cli("mock", "--port", "0", "--loop", "uvloop")
+        assert result.returncode == 2
+        assert "portal-proxy[fast]" in result.stderr
+        return
+    with running(command("mock", "--port", "0", "--loop", loop), cwd=tmp_path) as proc:
+        assert post(proc.url)[0] == 201
+        with urllib.request.urlopen(proc.url + "/__proxy/health", timeout=10) as answer:
+            assert json.loads(answer.read())["loop"] == loop
         assert proc.stop() == 0
