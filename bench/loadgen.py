@@ -68,6 +68,10 @@ class Run:
         return asdict(self)
 
 
+#: Distinct bodies of a `vary_body` load (as post.lua's VARY_BODY).
+VARIED = 4096
+
+
 @dataclass(frozen=True)
 class Load:
     """What to send: where, with which path prefix, and over how many product ids."""
@@ -75,6 +79,7 @@ class Load:
     port: int
     path_prefix: str = "/portal-api"
     products: int = 1
+    vary_body: bool = False  # a different body per request: {"ID": n}, 4,096 of them
 
 
 def ensure_wrk() -> str | None:
@@ -107,6 +112,7 @@ def command(
     """The load-generator command line and its environment for one run."""
     url = f"http://127.0.0.1:{load.port}"
     env = {"PATH_PREFIX": load.path_prefix, "PRODUCTS": str(load.products)}
+    env["VARY_BODY"] = "1" if load.vary_body else ""
     env |= {"BODY": BODY, "TOKEN": TOKEN}
     if wrk is not None:
         argv = [wrk, "-t1", f"-c{conc}", f"-d{seconds}s", "--timeout", "5s", "-s", str(LUA), url]
@@ -149,7 +155,9 @@ def _pct(values: list[float], p: float) -> float:
     return values[k] * 1000
 
 
-async def _fallback(url: str, conc: int, duration: float, prefix: str, products: int) -> str:
+async def _fallback(
+    url: str, conc: int, duration: float, prefix: str, products: int, vary: bool
+) -> str:
     import aiohttp
 
     headers = {"Content-Type": "application/json", "Authorization": TOKEN}
@@ -168,7 +176,8 @@ async def _fallback(url: str, conc: int, duration: float, prefix: str, products:
                 path = f"{prefix}/products/{random.randint(1, products)}/client_types"
                 t0 = time.perf_counter()
                 try:
-                    async with session.post(url + path, data=BODY, headers=headers) as r:
+                    body = f'{{"ID": {random.randint(1, VARIED)}}}' if vary else BODY
+                    async with session.post(url + path, data=body, headers=headers) as r:
                         await r.read()
                         codes[r.status] += 1
                         latencies.append(time.perf_counter() - t0)
@@ -198,9 +207,10 @@ def main() -> None:
     args = parser.parse_args()
     prefix = os.environ.get("PATH_PREFIX", "/portal-api")
     products = int(os.environ.get("PRODUCTS", "1"))
+    vary = bool(os.environ.get("VARY_BODY"))
     with contextlib.suppress(KeyboardInterrupt):
         line = asyncio.run(
-            _fallback(args.url.rstrip("/"), args.concurrency, args.duration, prefix, products)
+            _fallback(args.url.rstrip("/"), args.concurrency, args.duration, prefix, products, vary)
         )
         print(line)
 

@@ -7,6 +7,8 @@
 --        PRODUCTS     product ids 1..PRODUCTS (default 1: always product 1), requested in
 --                     turn; above 4096, a pool of 4096 ids drawn at random from 1..PRODUCTS
 --        BODY, TOKEN  request body and Authorization (defaults {"ID": 11}, bench-token)
+--        VARY_BODY    non-empty: a different body per request, {"ID": n} for n in 1..4096
+--                     (so nothing the server keeps per body helps)
 --
 -- Prints ONE line that bench/loadgen.py parses:
 --   RESULT requests=N duration_s=S rps=R p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..
@@ -16,12 +18,13 @@ local prefix = os.getenv("PATH_PREFIX") or "/portal-api"
 local products = tonumber(os.getenv("PRODUCTS") or "1")
 local body = os.getenv("BODY") or '{"ID": 11}'
 local token = os.getenv("TOKEN") or "bench-token"
+local vary = (os.getenv("VARY_BODY") or "") ~= ""
 local headers = {["Content-Type"] = "application/json"}
 if token ~= "" then headers["Authorization"] = token end
 
 -- Pre-format the requests: wrk.format per call would cost the load generator, not the target.
 local requests = {}
-local pool = math.min(products, 4096)
+local pool = vary and 4096 or math.min(products, 4096)
 
 local threads = {}
 
@@ -34,7 +37,8 @@ function init(args)
   math.randomseed(os.time())
   for i = 1, pool do
     local id = (pool == products) and i or math.random(products)
-    requests[i] = wrk.format("POST", prefix .. "/products/" .. id .. "/client_types", headers, body)
+    local sent = vary and ('{"ID": ' .. i .. '}') or body
+    requests[i] = wrk.format("POST", prefix .. "/products/" .. id .. "/client_types", headers, sent)
   end
 end
 

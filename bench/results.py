@@ -89,6 +89,7 @@ class Ratio:
 RATIOS = (
     Ratio("mock / bare aiohttp", "mock", "bare-aiohttp", 0.6),
     Ratio("mock / Prism mock", "mock", "prism-mock", 3.0),
+    Ratio("mock, a new body each request / bare aiohttp", "mock-varied", "bare-aiohttp", 0.6),
     Ratio("replay / bare aiohttp", "replay-1", "bare-aiohttp", 0.75),
     Ratio("replay 1k / bare aiohttp", "replay-1k", "bare-aiohttp", 0.75),
     Ratio("replay 100k / bare aiohttp", "replay-100k", "bare-aiohttp", 0.75),

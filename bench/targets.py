@@ -6,6 +6,7 @@ upstream (`python -m proxy.standin`) listens on 18190 for every target that forw
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import sys
 import time
@@ -212,6 +213,7 @@ def all_targets(ctx: Context) -> list[Target]:
                  str(record_dir), "--cassette", "bench", "--record-mode", "all"),
         _gateway(ctx, "proxy", 18107, "proxy", "--upstream", STANDIN),
         _gateway(ctx, "mock-uvloop", 18113, "mock", loop="uvloop"),
+        _gateway(ctx, "mock-varied", 18115, "mock"),
         _replay(ctx, "replay-1-uvloop", 18114, loop="uvloop"),
         _prism(ctx, "prism-mock", 18110, "mock"),
         _prism(ctx, "prism-proxy", 18111, "proxy"),
@@ -221,7 +223,11 @@ def all_targets(ctx: Context) -> list[Target]:
         "mock": "synthesized from the spec; validates the request",
         "record": "record-mode all into a fresh cassette; upstream = the stand-in (same core)",
         "proxy": "validates request and response; upstream = the stand-in (same core)",
+        "mock-varied": 'mock, a different body per request ({"ID": n}, 4,096 of them): '
+        "what the mock costs when no kept body or verdict helps",
     }
+    varied = next(t for t in targets if t.name == "mock-varied")
+    varied.load = dataclasses.replace(varied.load, vary_body=True)
     no_uvloop = None if _has("uvloop") else "uvloop not installed (pip install -e '.[fast]')"
     for target in targets:
         target.note = target.note or notes.get(target.name, "")
