@@ -4,6 +4,9 @@ A request's match key is the tuple of its normalized values for the configured m
 (VCR.py's names). Finding a recording is one dict lookup, never a scan; the same request
 recorded several times plays back in order, the last one repeating (VCR.py's
 `allow_playback_repeats` behaviour for the final recording).
+
+A cassette can hold 100,000 recordings, so per recording only the key is kept: the values
+`nearest` needs for every matcher are indexed on the first miss, not at load.
 """
 
 from __future__ import annotations
@@ -91,16 +94,30 @@ def _port(request: RecordedRequest) -> int | None:
     return port if port is not None else _DEFAULT_PORTS.get(parts.scheme)
 
 
-def _body(request: RecordedRequest) -> bytes:
-    if not request.body:  # most requests: skip building orjson's exception
+def canonical_body(body: bytes) -> bytes:
+    """The `body` matcher's value: a JSON body re-serialized compact with sorted keys.
+
+    Anything that is not JSON is compared as the raw bytes. A body that is already in the
+    canonical form is returned itself, so a recording's key shares its body's bytes.
+    """
+    if not body:  # most requests: skip building orjson's exception
         return b""
     try:
-        value = orjson.loads(request.body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return request.body
+        return body
     # A JSON text always re-serializes to JSON, which the raw fallback never is, so the two
     # kinds of key cannot collide.
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    if canonical == body:
+        return body
+    # orjson's result keeps its whole (4 KB) output buffer: a copy is its exact size, which
+    # matters when 100,000 keys keep one each.
+    return bytes(memoryview(canonical))
+
+
+def _body(request: RecordedRequest) -> bytes:
+    return canonical_body(request.body)
 
 
 # RFC 3986 appendix B: path and query of a URI. One regex match instead of urlsplit, which
@@ -108,15 +125,25 @@ def _body(request: RecordedRequest) -> bytes:
 _PATH_QUERY = re.compile(r"(?:[^:/?#]+:)?(?://[^/?#]*)?([^?#]*)(?:\?([^#]*))?")
 
 
-def _path(request: RecordedRequest) -> str:
+def _path_query(uri: str) -> tuple[str, str]:
+    """The `path` matcher's value and the raw query of `uri`."""
+    match = _PATH_QUERY.match(uri)  # never None: every part is optional
     # As VCR.py: an empty path is "/" (RFC 3986 section 6.2.3).
-    match = _PATH_QUERY.match(request.uri)
-    return (match and match[1]) or "/"
+    return ((match and match[1]) or "/"), ((match and match[2]) or "")
+
+
+def _path(request: RecordedRequest) -> str:
+    return _path_query(request.uri)[0]
 
 
 def _query(request: RecordedRequest) -> tuple[tuple[str, str], ...]:
-    match = _PATH_QUERY.match(request.uri)
-    query = (match and match[2]) or ""
+    return _query_pairs(_path_query(request.uri)[1])
+
+
+def _query_pairs(query: str) -> tuple[tuple[str, str], ...]:
+    """The `query` matcher's value: the decoded name-value pairs, sorted."""
+    if not query:
+        return ()
     if "%" in query or "+" in query:
         pairs = parse_qsl(query, keep_blank_values=True)
     else:  # nothing to decode: what parse_qsl returns, at a fraction of its cost
@@ -167,14 +194,42 @@ _HINTS = ("method", "path")
 _MAX_CANDIDATES = 300
 _TEXT_LIMIT = 200
 
+# Memos of recently computed keys (by method, URI and body) and canonical bodies: a client
+# repeats its requests, and a cassette its bodies. Bounded, as the spec's route cache is:
+# emptied when full. Bodies above the size limit are not kept.
+_MEMO_SIZE = 4096
+_MEMO_BODY_MAX = 1024
 
-@dataclass(slots=True, eq=False)
+
 class _Slot:
-    """The recordings sharing one match key, and which to play next."""
+    """The recordings sharing one match key, and how many times the key was played.
 
-    key: MatchKey
-    interactions: list[Interaction]
-    next: int = 0
+    Only a key recorded several times, or played, has one: the index maps most of the keys
+    of a large cassette straight to their one recording.
+    """
+
+    __slots__ = ("first", "more", "played")
+
+    def __init__(self, first: Interaction, played: int = 0) -> None:
+        self.first = first
+        self.more: list[Interaction] | None = None  # a played key may have just the one
+        self.played = played
+
+    def add(self, interaction: Interaction) -> None:
+        """Another recording of the key, played after those before it."""
+        if self.more is None:
+            self.more = [interaction]
+        else:
+            self.more.append(interaction)
+
+    def play(self) -> Interaction:
+        """The next recording: in recorded order, the last one repeating."""
+        played = self.played
+        self.played = played + 1
+        more = self.more
+        if played == 0 or more is None:
+            return self.first
+        return more[min(played, len(more)) - 1]
 
 
 class Cassette:
@@ -197,8 +252,14 @@ class Cassette:
         self.plays = 0
         self._names = tuple(dict.fromkeys((*self.match_on, *_HINTS)))
         self._interactions: list[Interaction] = []
-        self._index: dict[MatchKey, _Slot] = {}
-        self._by_value: dict[str, dict[Hashable, list[_Slot]]] = {n: {} for n in self._names}
+        self._index: dict[MatchKey, Interaction | _Slot] = {}
+        # Built by the first `nearest`: per matcher, the keys having each value.
+        self._by_value: dict[str, dict[Hashable, list[MatchKey]]] | None = None
+        self._bodies: dict[bytes, bytes] = {}
+        self._keys: dict[tuple[str, str, bytes], MatchKey] = {}
+        self._default = self.match_on == DEFAULT_MATCH_ON
+        # A key that depends on the headers cannot be remembered by method, URI and body.
+        self._memo_keys = "headers" not in self.match_on
         for interaction in interactions:
             self.add(interaction)
 
@@ -212,25 +273,31 @@ class Cassette:
 
     def add(self, interaction: Interaction) -> None:
         """Append an interaction and index it."""
-        values = self._values(interaction.request)
-        key = self._key(values)
-        slot = self._index.get(key)
-        if slot is None:
-            slot = self._index[key] = _Slot(key, [])
-            for name, value in values.items():
-                self._by_value[name].setdefault(value, []).append(slot)
-        slot.interactions.append(interaction)
+        key = self._key_of(interaction.request)
+        entry = self._index.get(key)
+        if entry is None:
+            self._index[key] = interaction
+            if self._by_value is not None:
+                self._index_values(self._by_value, key, interaction)
+        elif isinstance(entry, _Slot):
+            entry.add(interaction)
+        else:
+            slot = self._index[key] = _Slot(entry)
+            slot.add(interaction)
         self._interactions.append(interaction)
 
     def find(self, request: RecordedRequest) -> Interaction | None:
         """The recording to play for `request`, or None; counts a play when found."""
-        slot = self._index.get(self._key(self._values(request)))
-        if slot is None:
+        key = self._key(request)
+        entry = self._index.get(key)
+        if entry is None:
             return None
-        interaction = slot.interactions[min(slot.next, len(slot.interactions) - 1)]
-        slot.next += 1
         self.plays += 1
-        return interaction
+        if isinstance(entry, _Slot):
+            return entry.play()
+        # Remember the play: a recording added for the same request later plays next.
+        self._index[key] = _Slot(entry, played=1)
+        return entry
 
     def nearest(self, request: RecordedRequest, limit: int = 3) -> list[NearMiss]:
         """The recorded requests closest to `request`, fewest failed matchers first.
@@ -239,36 +306,83 @@ class Cassette:
         those sharing the rarest of the request's matcher values (and its method or path)
         come first, so the likely culprits are among them.
         """
-        values = self._values(request)
-        key = self._key(values)
-        candidates: dict[_Slot, None] = {}
+        values = {name: _MATCHERS[name](request) for name in self._names}
+        key = tuple(values[name] for name in self.match_on)
+        if self._by_value is None:
+            self._by_value = {name: {} for name in self._names}
+            for recorded, entry in self._index.items():
+                self._index_values(self._by_value, recorded, _first(entry))
+        candidates: dict[MatchKey, None] = {}
         groups = sorted(
             (self._by_value[name].get(value, []) for name, value in values.items()), key=len
         )
-        for group in [*groups, self._index.values()]:
-            for slot in group:
+        for group in [*groups, self._index]:
+            for recorded in group:
                 if len(candidates) >= _MAX_CANDIDATES:
                     break
-                candidates[slot] = None
+                candidates[recorded] = None
 
-        def failed(slot: _Slot) -> list[int]:
-            return [i for i, value in enumerate(key) if slot.key[i] != value]
+        def failed(recorded: MatchKey) -> list[int]:
+            return [i for i, value in enumerate(key) if recorded[i] != value]
 
-        ranked = heapq.nsmallest(limit, ((len(failed(s)), n, s) for n, s in enumerate(candidates)))
-        return [self._near_miss(slot, key, failed(slot)) for _, _, slot in ranked]
+        ranked = heapq.nsmallest(limit, ((len(failed(k)), n, k) for n, k in enumerate(candidates)))
+        return [self._near_miss(recorded, key, failed(recorded)) for _, _, recorded in ranked]
 
-    def _values(self, request: RecordedRequest) -> dict[str, Hashable]:
-        return {name: _MATCHERS[name](request) for name in self._names}
+    def _key(self, request: RecordedRequest) -> MatchKey:
+        """The match key of an incoming request (remembered: clients repeat requests)."""
+        if not self._memo_keys:
+            return self._key_of(request)
+        memo = (request.method, request.uri, request.body)
+        key = self._keys.get(memo)
+        if key is None:
+            key = self._key_of(request)
+            if len(request.body) <= _MEMO_BODY_MAX:
+                if len(self._keys) >= _MEMO_SIZE:
+                    self._keys.clear()
+                self._keys[memo] = key
+        return key
 
-    def _key(self, values: dict[str, Hashable]) -> MatchKey:
-        return tuple(values[name] for name in self.match_on)
+    def _key_of(self, request: RecordedRequest) -> MatchKey:
+        if self._default:  # the same values, with one split of the URI for path and query
+            path, query = _path_query(request.uri)
+            return (request.method, path, _query_pairs(query), self._canonical_body(request.body))
+        return tuple(
+            [
+                self._canonical_body(request.body) if name == "body" else _MATCHERS[name](request)
+                for name in self.match_on
+            ]
+        )
 
-    def _near_miss(self, slot: _Slot, key: MatchKey, failed: list[int]) -> NearMiss:
-        recorded = slot.interactions[0].request
+    def _canonical_body(self, body: bytes) -> bytes:
+        """`canonical_body`, remembered: one body recorded many times is parsed once."""
+        known = self._bodies.get(body)
+        if known is None:
+            known = canonical_body(body)
+            if len(body) <= _MEMO_BODY_MAX:
+                if len(self._bodies) >= _MEMO_SIZE:
+                    self._bodies.clear()
+                self._bodies[body] = known
+        return known
+
+    def _index_values(
+        self,
+        by_value: dict[str, dict[Hashable, list[MatchKey]]],
+        key: MatchKey,
+        first: Interaction,
+    ) -> None:
+        values: dict[str, Hashable] = dict(zip(self.match_on, key, strict=True))
+        for name in _HINTS:
+            if name not in values:
+                values[name] = _MATCHERS[name](first.request)
+        for name, value in values.items():
+            by_value[name].setdefault(value, []).append(key)
+
+    def _near_miss(self, key: MatchKey, wanted: MatchKey, failed: list[int]) -> NearMiss:
+        recorded = _first(self._index[key]).request
         mismatches: list[Mismatch] = []
         for i in failed:
             name = self.match_on[i]
-            mine, theirs = slot.key[i], key[i]
+            mine, theirs = key[i], wanted[i]
             if name == "headers" and isinstance(mine, tuple) and isinstance(theirs, tuple):
                 # Whole header sets hide the difference; show only what differs.
                 mine, theirs = (
@@ -279,6 +393,10 @@ class Cassette:
                 {"matcher": name, "recorded": _show(name, mine), "received": _show(name, theirs)}
             )
         return {"method": recorded.method, "uri": recorded.uri, "mismatches": mismatches}
+
+
+def _first(entry: Interaction | _Slot) -> Interaction:
+    return entry.first if isinstance(entry, _Slot) else entry
 
 
 def _show(matcher: str, value: Hashable) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from proxy.cassette import (
@@ -11,6 +13,7 @@ from proxy.cassette import (
     Interaction,
     RecordedRequest,
     RecordedResponse,
+    canonical_body,
 )
 from proxy.redact import REDACTED
 
@@ -145,6 +148,66 @@ def test_add_appends_and_indexes() -> None:
     assert cassette.find(req()) is interaction
 
 
+def test_a_recording_added_after_plays_continues_the_order() -> None:
+    first, second, third = rec(req(), b"1"), rec(req(), b"2"), rec(req(), b"3")
+    cassette = Cassette("c", interactions=[first])
+    assert [cassette.find(req()) for _ in range(2)] == [first, first]
+    cassette.add(second)  # the first was played: the new one is next
+    assert [cassette.find(req()) for _ in range(2)] == [second, second]
+    cassette.add(third)
+    assert [cassette.find(req()) for _ in range(2)] == [third, third]
+    unplayed = Cassette("c", interactions=[first])
+    unplayed.add(second)
+    assert [unplayed.find(req()) for _ in range(3)] == [first, second, second]
+
+
+@pytest.mark.parametrize("match_on", [DEFAULT_MATCH_ON, ("method", "uri"), ("headers", "body")])
+def test_more_distinct_requests_than_the_key_memo_holds(match_on: tuple[str, ...]) -> None:
+    # The memo of recent keys is bounded: past its size, requests must still all match.
+    interactions = [
+        rec(req("POST", f"{BASE}?n={i}", (("X", str(i)),), b'{"n": %d}' % i), b"%d" % i)
+        for i in range(5000)
+    ]
+    cassette = Cassette("c", match_on, interactions)
+    for _ in range(2):
+        for i in range(5000):
+            received = req("POST", f"{BASE}?n={i}", (("x", str(i)),), b'{ "n":%d }' % i)
+            assert cassette.find(received) is interactions[i]
+    assert cassette.find(req("POST", f"{BASE}?n=-1", (("X", "-1"),), b'{"n": -1}')) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "canonical"),
+    [
+        (b"", b""),
+        (b'{"a":1}', b'{"a":1}'),
+        (b'{"b": 2, "a": [1, {"d": 0, "c": 1}]}', b'{"a":[1,{"c":1,"d":0}],"b":2}'),
+        (b" [ ] ", b"[]"),
+        (b"not json", b"not json"),
+        (b"\xff", b"\xff"),
+    ],
+)
+def test_canonical_body(body: bytes, canonical: bytes) -> None:
+    assert canonical_body(body) == canonical
+    if body == canonical:  # nothing to rewrite: the body itself, not a copy
+        assert canonical_body(body) is body
+
+
+def test_keys_of_many_recordings_keep_no_oversized_buffers() -> None:
+    # orjson's output keeps its whole initial buffer (4 KB): 100,000 keys made of such
+    # bodies took 400 MB. The canonical bodies a cassette keeps are exact-size copies.
+    bodies = [b'{"n": %d, "name": "client type"}' % i for i in range(2000)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [canonical_body(body) for body in bodies]
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept[7] == b'{"n":7,"name":"client type"}'
+    assert grown < 200 * len(bodies)
+
+
 def test_checked_cache_does_not_affect_equality() -> None:
     a, b = rec(req()), rec(req())
     a.checked = ["violation"]
@@ -191,6 +254,33 @@ def test_nearest_finds_the_closest_beyond_the_candidate_limit() -> None:
     [near] = cassette.nearest(req("POST", "http://h/items?n=999", body=b'{"x": 1}'), limit=1)
     assert near["uri"] == "http://h/items?n=999"
     assert [m["matcher"] for m in near["mismatches"]] == ["body"]
+
+
+def test_nearest_sees_recordings_added_after_the_first_miss() -> None:
+    # More recordings than `nearest` examines: the one added later is found only if the
+    # index `nearest` built on the first miss took it in.
+    cassette = Cassette(
+        "c",
+        interactions=[rec(req("POST", f"http://h/items?n={i}", body=b"{}")) for i in range(400)],
+    )
+    wanted = req("POST", "http://h/items?n=999", body=b'{"x": 1}')
+    assert [m["matcher"] for m in cassette.nearest(wanted)[0]["mismatches"]] == ["query", "body"]
+    cassette.add(rec(req("POST", "http://h/items?n=999", body=b"{}")))
+    [near] = cassette.nearest(wanted, limit=1)
+    assert near["uri"] == "http://h/items?n=999"
+    assert [m["matcher"] for m in near["mismatches"]] == ["body"]
+
+
+def test_nearest_when_matching_on_neither_method_nor_path() -> None:
+    # The method and path indexes are built from the recordings themselves then.
+    cassette = Cassette(
+        "c",
+        match_on=["uri"],
+        interactions=[rec(req("GET", f"http://h/items/{i}?x=1")) for i in range(3)],
+    )
+    [near] = cassette.nearest(req("GET", "http://h/items/2?x=2"), limit=1)
+    assert near["uri"] == "http://h/items/2?x=1"
+    assert [m["matcher"] for m in near["mismatches"]] == ["uri"]
 
 
 def test_nearest_on_empty_cassette() -> None:
