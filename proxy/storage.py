@@ -17,8 +17,8 @@ comment lines (`# {...}`) and then committed one by one by turning their `#` int
 one-byte write that cannot be cut. A cut comment is still a comment; lines are ASCII (other
 characters are `\\u`/`\\U` escapes) so a cut cannot split a UTF-8 sequence either.
 
-Loading parses all items with one orjson call; anything else VCR.py can write goes through
-libyaml.
+Loading parses the items with orjson, a chunk of lines per call; anything else VCR.py can
+write goes through libyaml (imported only then).
 """
 
 from __future__ import annotations
@@ -37,17 +37,11 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import orjson
-import yaml
 
 from proxy.cassette import Headers, Interaction, RecordedRequest, RecordedResponse
-
-try:
-    from yaml import CSafeLoader as _YamlLoader
-except ImportError:  # PyYAML built without libyaml: slower, same result
-    from yaml import SafeLoader as _YamlLoader  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +54,18 @@ HEADER = (
 
 #: Bodies that would inflate past this many bytes are kept compressed (as !!binary).
 MAX_DECODED_BODY = 64 * 1024 * 1024
+
+# Bytes of a file in our layout parsed per orjson call (the chunk ends at the next newline).
+# A chunk's parsed dicts are freed before the next chunk is parsed, which reuses their
+# memory; parsed all at once, a 100,000-item file's dicts (several times the file's size)
+# would stay resident, pinned by the few strings the interactions keep from them.
+_CHUNK = 256 * 1024
+
+# Values remembered while loading one file, to share equal ones (see `_Shared`): emptied
+# when full, so a file of all-different values does not keep all of them alive.
+_SHARED_MAX = 4096
+
+_T = TypeVar("_T")
 
 # What orjson writes raw but we escape: DEL, which YAML refuses, and everything non-ASCII
 # (see the module docstring; YAML would also refuse the C1 controls and fold \x85, \u2028
@@ -175,22 +181,82 @@ def _headers_to_dict(headers: Headers) -> dict[str, list[str]]:
     return grouped
 
 
-def _headers_from_dict(value: object, what: str) -> Headers:
-    if not value:
-        return ()
-    if not isinstance(value, dict):
-        raise CassetteError(f"{what} is not a mapping of names to lists of values")
-    pairs: list[tuple[str, str]] = []
-    # Plain loops, and str() only when needed: this runs for every interaction of a
-    # 100,000-interaction cassette, and hand-written YAML may hold numbers.
-    for name, values in value.items():
-        key = name if isinstance(name, str) else str(name)
-        if isinstance(values, list):
-            for v in values:
-                pairs.append((key, v if isinstance(v, str) else str(v)))
-        else:  # VCR.py reads a single value too
-            pairs.append((key, str(values)))
-    return tuple(pairs)
+class _Shared:
+    """Equal values of the interactions of one file, made one object.
+
+    The interactions of a cassette repeat the same methods, reasons, header names and
+    values, and often the same bodies: 100,000 copies of each would be most of the memory a
+    loaded cassette takes.
+    """
+
+    __slots__ = ("_bodies", "_headers", "_values")
+
+    def __init__(self) -> None:
+        self._values: dict[Any, Any] = {}
+        self._bodies: dict[str, bytes] = {}
+        self._headers: dict[bytes, Headers] = {}
+
+    def value(self, value: _T) -> _T:
+        """`value` (a string, or a tuple of strings), or an equal one seen before."""
+        values = self._values
+        known = values.get(value)
+        if known is None:
+            if len(values) >= _SHARED_MAX:
+                values.clear()
+            known = values[value] = value
+        return known
+
+    def body(self, value: object, what: str) -> bytes:
+        """A body as bytes: VCR.py stores text (UTF-8) or !!binary (bytes)."""
+        if not isinstance(value, str):
+            return _to_bytes(value, what)
+        known = self._bodies.get(value)
+        if known is None:
+            if len(self._bodies) >= _SHARED_MAX:
+                self._bodies.clear()
+            known = self._bodies[value] = value.encode("utf-8")
+        return known
+
+    def headers(self, value: object, what: str, *, json: bool = False) -> Headers:
+        """Headers from VCR.py's mapping of names to lists of values.
+
+        `json`: the mapping is one orjson parsed. Its JSON text then stands for it (equal
+        texts, equal values), and finding that text is faster than building the headers.
+        Not for what YAML parsed: orjson writes a YAML NaN, a timestamp or a tuple like
+        other values, which `str` would not.
+        """
+        if not (json and value and isinstance(value, dict)):
+            return self._headers_of(value, what)
+        text = orjson.dumps(value)
+        known = self._headers.get(text)
+        if known is None:
+            if len(self._headers) >= _SHARED_MAX:
+                self._headers.clear()
+            # An exact-size copy of the key: orjson's result keeps its 4 KB buffer.
+            known = self._headers[bytes(memoryview(text))] = self._headers_of(value, what)
+        return known
+
+    def _headers_of(self, value: object, what: str) -> Headers:
+        if not value:
+            return ()
+        if not isinstance(value, dict):
+            raise CassetteError(f"{what} is not a mapping of names to lists of values")
+        pairs: list[tuple[str, str]] = []
+        # Plain loops, and str() only when needed: this runs for every interaction of a
+        # 100,000-interaction cassette, and hand-written YAML may hold numbers.
+        for name, values in value.items():
+            key = name if isinstance(name, str) else str(name)
+            if isinstance(values, list):
+                for v in values:
+                    pairs.append((key, v if isinstance(v, str) else str(v)))
+            else:  # VCR.py reads a single value too
+                pairs.append((key, str(values)))
+        headers = tuple(pairs)
+        known = self._values.get(headers)
+        if known is not None:
+            return known  # type: ignore[no-any-return]
+        # New as a whole: share its pairs, some of which (a Date) differ from one to the next.
+        return self.value(tuple(map(self.value, headers)))
 
 
 def interaction_to_dict(interaction: Interaction) -> dict[str, Any]:
@@ -213,6 +279,10 @@ def interaction_to_dict(interaction: Interaction) -> dict[str, Any]:
 
 def interaction_from_dict(item: object) -> Interaction:
     """An interaction from VCR.py's dict form; `CassetteError` says what is missing."""
+    return _interaction(item, _Shared(), json=False)
+
+
+def _interaction(item: object, shared: _Shared, *, json: bool) -> Interaction:
     # Assume the shape and explain only when it is wrong: this runs for each of 100,000
     # interactions, and a check per field would cost a fifth of the load time.
     data: Any = item
@@ -226,18 +296,19 @@ def interaction_from_dict(item: object) -> Interaction:
         valid = False
     if not valid:
         raise CassetteError(_what_is_missing(item))
+    # Positional arguments: keywords make building a frozen dataclass about 1.5 times slower.
     return Interaction(
         RecordedRequest(
-            method=method,
-            uri=uri,
-            headers=_headers_from_dict(request.get("headers"), "request headers"),
-            body=_to_bytes(request.get("body"), "request body"),
+            shared.value(method),
+            uri,
+            shared.headers(request.get("headers"), "request headers", json=json),
+            shared.body(request.get("body"), "request body"),
         ),
         RecordedResponse(
-            status=code,
-            reason=reason if isinstance(reason, str) else str(reason or ""),
-            headers=_headers_from_dict(response.get("headers"), "response headers"),
-            body=_to_bytes(body.get("string") if isinstance(body, dict) else body, "response body"),
+            code,
+            shared.value(reason if isinstance(reason, str) else str(reason or "")),
+            shared.headers(response.get("headers"), "response headers", json=json),
+            shared.body(body.get("string") if isinstance(body, dict) else body, "response body"),
         ),
     )
 
@@ -282,16 +353,27 @@ def _escape(match: re.Match[bytes]) -> bytes:
 def load_cassette(path: Path) -> list[Interaction]:
     """Load every interaction of a VCR.py cassette file.
 
-    Files in our appendable layout take a fast path (one orjson call for all items) and skip
-    unfinished appends and a cut last line; any other VCR.py cassette is parsed as YAML. An
-    empty file has no interactions. Problems raise `CassetteError` naming the file.
+    Files in our appendable layout take a fast path (one orjson call per chunk of items) and
+    skip unfinished appends and a cut last line; any other VCR.py cassette is parsed as YAML.
+    An empty file has no interactions. Problems raise `CassetteError` naming the file.
     """
     data = path.read_bytes()
     if not data.strip():  # VCR.py too treats an empty file as no cassette yet
         return []
+    shared = _Shared()
+    interactions: list[Interaction] = []
     with gc_paused():
-        items = _parse_items(path, data) if data.startswith(HEADER) else _parse_yaml(path, data)
-        return [_from_dict(path, i, item) for i, item in enumerate(items)]
+        if data.startswith(HEADER):
+            chunks = _item_chunks(path, data)
+        else:
+            chunks = iter([(_parse_yaml(path, data), False)])
+        for items, json in chunks:
+            try:
+                for item in items:
+                    interactions.append(_interaction(item, shared, json=json))
+            except CassetteError as exc:
+                raise CassetteError(f"{path}: interaction {len(interactions)} {exc}") from exc
+    return interactions
 
 
 @contextlib.contextmanager
@@ -310,9 +392,23 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _yaml_load(text: str) -> Any:
+    """`text` parsed by libyaml's safe loader (PyYAML's own when built without libyaml).
+
+    Raises `yaml.YAMLError`. PyYAML is imported here, not at start-up: cassettes we wrote
+    need it only for the rare item orjson cannot read.
+    """
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)
+
+
 def _parse_yaml(path: Path, data: bytes) -> list[Any]:
+    import yaml
+
     try:
-        document = yaml.load(data.decode("utf-8"), Loader=_YamlLoader)
+        document = _yaml_load(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise CassetteError(f"{path}: not a cassette: the file is not UTF-8 text") from exc
     except yaml.YAMLError as exc:
@@ -325,28 +421,31 @@ def _parse_yaml(path: Path, data: bytes) -> list[Any]:
     return items
 
 
-def _from_dict(path: Path, index: int, item: object) -> Interaction:
-    try:
-        return interaction_from_dict(item)
-    except CassetteError as exc:
-        raise CassetteError(f"{path}: interaction {index} {exc}") from exc
+def _item_chunks(path: Path, data: bytes) -> Iterator[tuple[list[Any], bool]]:
+    """The committed items of a file in our layout, a chunk of lines at a time, each chunk
+    with whether orjson parsed all of its items (YAML parses what orjson cannot read)."""
+    start, size = len(HEADER), len(data)
+    while start < size:
+        end = data.find(b"\n", start + _CHUNK) + 1 or size  # after a newline, or the end
+        yield _parse_chunk(path, data, start, end)
+        start = end
 
 
-def _parse_items(path: Path, data: bytes) -> list[Any]:
-    """The committed items of a file in our layout (skipping comments and a cut last line)."""
-    start = len(HEADER)
-    if data.endswith(b"\n") and data.startswith(b"- ", start) and data.find(b"\n#", start) < 0:
-        # Only whole, committed items: parse them as one JSON array, "\n- " becoming "\n,",
-        # then the first comma "[" and the last newline "]". One copy and one orjson call:
-        # several times faster than splitting the lines and 100,000 calls.
-        joined = bytearray(data).replace(b"\n- ", b"\n,")
-        joined[start], joined[-1] = ord("["), ord("]")
+def _parse_chunk(path: Path, data: bytes, start: int, end: int) -> tuple[list[Any], bool]:
+    """The committed items of the whole lines `data[start:end]` (skipping comments, and a cut
+    last line of the file)."""
+    whole = data.startswith(b"- ", start) and data[end - 1] == ord("\n")
+    if whole and data.find(b"\n#", start, end) < 0:
+        # Only whole, committed items: parse them as one JSON array, "\n- " becoming
+        # "\n,", then the first "-" "[" and the last newline "]". One orjson call per chunk
+        # is several times faster than one per line.
+        joined = bytearray(memoryview(data)[start:end]).replace(b"\n- ", b"\n,")
+        joined[0], joined[-1] = ord("["), ord("]")
         with contextlib.suppress(orjson.JSONDecodeError):  # !!binary or \U: line by line
-            items: list[Any] = orjson.loads(memoryview(joined)[start:])
-            return items
-    lines = data[start:].split(b"\n")
-    last = len(lines) - 1  # after the final newline: empty, or a line cut short
-    first_line = HEADER.count(b"\n") + 1
+            items: list[Any] = orjson.loads(joined)
+            return items, True
+    lines = data[start:end].split(b"\n")
+    last = len(lines) - 1  # after the chunk's final newline: empty, or the file's cut end
     items = []
     for i, line in enumerate(lines):
         if line.startswith(b"- "):
@@ -359,19 +458,22 @@ def _parse_items(path: Path, data: bytes) -> list[Any]:
         if i == last:
             log.warning("%s: skipping a cut last interaction (interrupted write)", path)
             continue
+        number = data.count(b"\n", 0, start) + 1 + i
         raise CassetteError(
-            f"{path}: line {first_line + i} is not an interaction ('- ' and a JSON or YAML "
+            f"{path}: line {number} is not an interaction ('- ' and a JSON or YAML "
             "flow mapping) nor a comment"
         )
-    return items
+    return items, False
 
 
 def _parse_item(text: bytes) -> dict[str, Any] | None:
     try:
         item = orjson.loads(text)
     except orjson.JSONDecodeError:
+        import yaml
+
         try:  # what only YAML reads: !!binary, \U escapes
-            item = yaml.load(text.decode("utf-8"), Loader=_YamlLoader)
+            item = _yaml_load(text.decode("utf-8"))
         except (UnicodeDecodeError, yaml.YAMLError):
             return None
     return item if isinstance(item, dict) else None

@@ -392,6 +392,45 @@ def test_a_corrupt_item_that_is_not_the_last_is_an_error(tmp_path: Path) -> None
         load_cassette(path)
 
 
+@pytest.mark.parametrize("chunk", [1, 300, 1000, 4000])
+def test_loading_in_chunks_loads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # Big files are parsed a chunk of lines at a time; small chunks put a boundary next to
+    # every kind of line: JSON items, YAML-only items (!!binary, \U escapes), comments
+    # (unfinished appends), blank lines and a cut last line.
+    items = [make(i) for i in range(12)]
+    items[3] = make(3, body=b"\xff\xfe")
+    items[7] = make(7, body="\U0001f600".encode())
+    lines = [encode_interaction(i) for i in items]
+    lines.insert(5, b"#" + encode_interaction(make(99))[1:])
+    lines.insert(9, b"\n")
+    data = HEADER + b"".join(lines)
+    path = tmp_path / "c.yaml"
+    path.write_bytes(data)
+    monkeypatch.setattr(storage, "_CHUNK", chunk)
+    assert load_cassette(path) == items
+    path.write_bytes(data + encode_interaction(make(12))[:40])
+    assert load_cassette(path) == items
+    path.write_bytes(data + b"garbage\n" + encode_interaction(make(12)))
+    line = data.count(b"\n") + 1
+    with pytest.raises(CassetteError, match=rf"c\.yaml: line {line} is not an interaction"):
+        load_cassette(path)
+
+
+def test_equal_values_of_a_cassette_are_shared(tmp_path: Path) -> None:
+    # 100,000 interactions repeat the same headers, methods and bodies: one copy of each.
+    path = tmp_path / "c.yaml"
+    write(path, [make(i, body=b"{}") for i in range(3)])
+    first, second, third = load_cassette(path)
+    assert first.request.uri != second.request.uri
+    assert first.request.headers is second.request.headers is third.request.headers
+    assert first.request.method is second.request.method
+    assert first.response.headers is second.response.headers
+    assert first.response.body is second.response.body
+    assert first.response.reason is second.response.reason
+
+
 def test_minimal_vcrpy_items_load(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_bytes(
