@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.metrics import Metrics, location_label, operation_label
+from proxy.metrics import LATENCY_BUCKETS, Metrics, location_label, operation_label
 from proxy.violations import Violation, violation
 
 
@@ -127,3 +133,117 @@ def test_operation_label(operation_id: str | None, expected: str) -> None:
 def test_location_label(location: list[str | int], expected: str) -> None:
     item: Violation = violation(location, "type", "m")
     assert location_label(item) == expected
+
+
+class ClientMetrics:
+    """The same metrics made of prometheus_client's own `Counter` and `Histogram`."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "portal_proxy_requests",
+            "Exchanges handled, by operation, response status and source of the response.",
+            ["operation", "status", "source"],
+            registry=self.registry,
+        )
+        self.violations = Counter(
+            "portal_proxy_violations",
+            "Spec violations found, by operation, location (request/response) and code.",
+            ["operation", "location", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "portal_proxy_upstream_latency_seconds",
+            "Time the upstream took to answer, by operation.",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.alerts = Counter(
+            "portal_proxy_alerts",
+            "Webhook alerts, by outcome: sent, failed (retries exhausted) or dropped.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in ("sent", "failed", "dropped"):
+            self.alerts.labels(outcome)
+
+    def render(self, accept: str) -> bytes:
+        encoder, _ = choose_encoder(accept)
+        return encoder(self.registry)
+
+
+def drive(metrics: Metrics) -> ClientMetrics:
+    """The same exchanges counted by `metrics` and by prometheus_client's classes."""
+    client = ClientMetrics()
+    exchanges: list[tuple[str | None, int, str, float | None]] = [
+        ("op-a", 201, "upstream", 0.02),
+        ("op-a", 201, "cassette", None),
+        (None, 404, "gateway", None),
+        ("", 404, "gateway", None),
+        ("op", 200, "upstream", 0.005),
+        ("op", 200, "upstream", 3.0),
+        ("op", 200, "upstream", 100.0),
+        ("", 502, "upstream", 0.5),
+    ]
+    for operation, status, source, latency in exchanges:
+        metrics.observe_exchange(operation, status, source, latency)
+        client.requests.labels(operation_label(operation), str(status), source).inc()
+        if latency is not None:
+            client.latency.labels(operation_label(operation)).observe(latency)
+    found = [
+        violation(["response", "body", 3], "enum", "x"),
+        violation(["request", "header"], 401, "y"),
+        violation([], "type", "z"),
+    ]
+    metrics.count_violations("op", found)
+    for item in found:
+        client.violations.labels("op", location_label(item), str(item["code"])).inc()
+    for outcome in ("dropped", "sent", "dropped"):
+        metrics.count_alert(outcome)
+        client.alerts.labels(outcome).inc()
+    return client
+
+
+_CREATED = re.compile(rb"(_created(?:\{[^}]*\})? )\S+")
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "",
+        "text/plain;version=1.0.0;escaping=underscores",
+        "application/openmetrics-text; version=1.0.0",
+    ],
+)
+def test_exposition_is_what_prometheus_client_classes_export(accept: str) -> None:
+    # Counted in plain Python, but rendered byte for byte as `Counter` and `Histogram`
+    # would render the same counts (but for the creation times).
+    metrics = Metrics()
+    client = drive(metrics)
+    ours, theirs = metrics.render(accept)[0], client.render(accept)
+    assert b"portal_proxy_upstream_latency_seconds_created" in ours
+    assert _CREATED.sub(rb"\1T", ours) == _CREATED.sub(rb"\1T", theirs)
+
+
+def test_created_series_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMETHEUS_DISABLE_CREATED_SERIES", "True")
+    metrics = Metrics()
+    drive(metrics)
+    body, _ = metrics.render()
+    assert b"_created" not in body
+    assert b"portal_proxy_upstream_latency_seconds_count" in body
+
+
+def test_prometheus_client_is_imported_only_to_render() -> None:
+    # Start-up does not pay for importing it; counting needs none of it.
+    code = (
+        "import sys\n"
+        "from proxy.metrics import Metrics\n"
+        "m = Metrics()\n"
+        "m.observe_exchange('op', 201, 'upstream', 0.1)\n"
+        "m.count_alert('sent')\n"
+        "assert 'prometheus_client' not in sys.modules, 'imported too early'\n"
+        "assert b'portal_proxy_alerts_total' in m.render()[0]\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
