@@ -1,25 +1,24 @@
 """Load an OpenAPI 3.1 document once, compile its schemas, and map requests to operations.
 
 Nothing here knows about client types: every route, parameter, security scheme and schema
-comes from the document. Schema `$ref`s are resolved by `referencing` (the library
-jsonschema itself uses), with the whole document registered as one resource so that
-`#/components/...` pointers work from any schema inside it.
+comes from the document. Local `$ref`s (`#/components/...`) are JSON pointers into the
+document, followed here; any other is resolved by `referencing` (the library jsonschema
+itself uses), with the whole document registered as one resource. `referencing` and
+jsonschema are imported only then, or when a schema needs the full validator: start-up
+does not pay for them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import yaml
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from proxy.fastcheck import Check, compile_check
 from proxy.patterns import make_validator
@@ -27,6 +26,7 @@ from proxy.patterns import make_validator
 if TYPE_CHECKING:
     from jsonschema import ValidationError
     from jsonschema.protocols import Validator
+    from referencing import Registry
 
 #: The URI the loaded document is registered under; schema pointers are relative to it.
 DOCUMENT_URI = "urn:portal-proxy:openapi"
@@ -47,11 +47,14 @@ class SpecError(ValueError):
 
 def shipped_spec_path() -> Path:
     """The route's spec shipped with the package (found from any working directory)."""
-    packaged = resources.files("proxy") / "schemas" / "client_types.yaml"
+    # The package's folder rather than importlib.resources, whose import alone costs start-up
+    # some 15 ms: the spec is opened by its path anyway.
+    package = Path(__file__).resolve().parent
+    packaged = package / "schemas" / "client_types.yaml"
     if packaged.is_file():
-        return Path(str(packaged))
+        return packaged
     # An editable install or a source checkout: the repository's own schemas/ folder.
-    return Path(__file__).resolve().parent.parent / "schemas" / "client_types.yaml"
+    return package.parent / "schemas" / "client_types.yaml"
 
 
 class CompiledSchema:
@@ -163,6 +166,7 @@ class _Route:
     names: list[str]
     literal_segments: int
     operations: dict[str, Operation] = field(default_factory=dict)
+    allowed: tuple[str, ...] = ()  # the methods of `operations`, upper case
 
 
 class Spec:
@@ -177,9 +181,6 @@ class Spec:
         if not version.startswith("3."):
             raise SpecError(f"{source}: expected `openapi: 3.x`, found {version or 'nothing'!r}")
         self.base_path = _base_path(document)
-        resource: Resource[Any] = DRAFT202012.create_resource(document)
-        self.registry: Registry[Any] = Registry().with_resource(DOCUMENT_URI, resource)
-        self._resolver = self.registry.resolver(DOCUMENT_URI)
         self._validators: dict[str, CompiledSchema] = {}
         self._routes: dict[tuple[str, str], RouteMatch] = {}
         self.schemes = self._security_schemes()
@@ -202,6 +203,16 @@ class Spec:
         except yaml.YAMLError as exc:
             raise SpecError(f"spec file {str(path)!r} is not valid YAML/JSON: {exc}") from exc
         return cls(document, source=str(path))
+
+    @cached_property
+    def registry(self) -> Registry[Any]:
+        """The document as a `referencing` registry, under `DOCUMENT_URI` (built on first use)."""
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        resource: Resource[Any] = DRAFT202012.create_resource(self.document)
+        registry: Registry[Any] = Registry().with_resource(DOCUMENT_URI, resource)
+        return registry
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -240,8 +251,7 @@ class Spec:
         if route is None:
             return None
         operation = route.operations.get(method.lower())
-        allowed = tuple(m.upper() for m in route.operations)
-        return RouteMatch(operation, params, allowed)
+        return RouteMatch(operation, params, route.allowed)
 
     def relative_path(self, path: str) -> str | None:
         """The path below the base path (`/portal-api`), or None when it is outside it."""
@@ -265,10 +275,14 @@ class Spec:
             seen += 1
             if seen > 32:
                 raise SpecError(f"{self.source}: $ref cycle at {node['$ref']!r}")
+            ref = node["$ref"]
             try:
-                node = self._resolver.lookup(node["$ref"]).contents
-            except Exception as exc:  # referencing raises several unrelated types
-                raise SpecError(f"{self.source}: cannot resolve $ref {node['$ref']!r}") from exc
+                if isinstance(ref, str) and (ref == "#" or ref.startswith("#/")):
+                    node = _pointer(self.document, ref[1:])
+                else:
+                    node = self.registry.resolver(DOCUMENT_URI).lookup(ref).contents
+            except Exception as exc:  # both ways raise several unrelated types
+                raise SpecError(f"{self.source}: cannot resolve $ref {ref!r}") from exc
         return node
 
     def deref_schema(self, schema: Any, depth: int = 0) -> Any:
@@ -355,6 +369,7 @@ class Spec:
                 )
                 route.operations[method] = op
                 self.operations.append(op)
+            route.allowed = tuple(m.upper() for m in route.operations)
             if route.regex is None:
                 self._literal[template] = route
             else:
@@ -463,6 +478,23 @@ class Spec:
 
     def __iter__(self) -> Iterator[Operation]:
         return iter(self.operations)
+
+
+def _pointer(document: Any, pointer: str) -> Any:
+    """What a JSON pointer (RFC 6901, percent-encoded as a URI fragment) points to.
+
+    Follows it as `referencing` does; a pointer to nowhere raises `LookupError`, or a
+    `ValueError`/`TypeError` when it walks into an array with a name or into a scalar.
+    """
+    node = document
+    if not pointer:
+        return node
+    for token in unquote(pointer[1:]).split("/"):
+        if isinstance(node, Sequence):  # strings too, as `referencing` has it
+            node = node[int(token)]
+        else:
+            node = node[token.replace("~1", "/").replace("~0", "~")]
+    return node
 
 
 def _escape(token: str) -> str:

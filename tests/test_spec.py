@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from multidict import CIMultiDict
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
 
-from proxy.spec import Spec, SpecError, shipped_spec_path
+from proxy.spec import DOCUMENT_URI, Spec, SpecError, shipped_spec_path
 from proxy.synth import synthesize
 from proxy.validation import validate_request, validate_response
 from tests.conftest import FULL_SPEC
@@ -55,6 +60,73 @@ def test_bad_spec_files_name_the_problem(tmp_path: Path, content: str, needle: s
 def test_missing_spec_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match=r"nope\.yaml"):
         Spec.load(tmp_path / "nope.yaml")
+
+
+REF_DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "paths": {},
+    "components": {
+        "schemas": {
+            "a/b": {"type": "integer"},
+            "x~y": {"type": "string"},
+            "sp ace": {"type": "boolean"},
+            "list": {"allOf": [{"type": "object"}, {"minProperties": 1}]},
+            "": {"type": "null"},
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "#",
+        "#/components/schemas/a~1b",
+        "#/components/schemas/x~0y",
+        "#/components/schemas/sp%20ace",
+        "#/components/schemas/list/allOf/1",
+        "#/components/schemas/",
+        "#/openapi/0",  # into a string, as `referencing` allows
+        f"{DOCUMENT_URI}#/components/schemas/a~1b",  # not local: through `referencing`
+    ],
+)
+def test_refs_resolve_as_referencing_resolves_them(ref: str) -> None:
+    resolver = (
+        Registry()
+        .with_resource(DOCUMENT_URI, DRAFT202012.create_resource(REF_DOCUMENT))
+        .resolver(DOCUMENT_URI)
+    )
+    assert Spec(REF_DOCUMENT).resolve({"$ref": ref}) == resolver.lookup(ref).contents
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "#/components/schemas/nope",
+        "#/components/schemas/list/allOf/9",
+        "#/components/schemas/list/allOf/x",
+        "#/components/schemas/a~1b/type/x",
+        "#anchor",
+        "other.yaml#/x",
+    ],
+)
+def test_unresolvable_refs_are_named(ref: str) -> None:
+    with pytest.raises(SpecError, match="cannot resolve") as info:
+        Spec(REF_DOCUMENT).resolve({"$ref": ref})
+    assert repr(ref) in str(info.value)
+
+
+def test_loading_the_shipped_spec_imports_neither_referencing_nor_jsonschema() -> None:
+    # Start-up does not pay for them: the spec's own $refs are followed without them.
+    code = (
+        "import sys\n"
+        "from proxy.spec import Spec, shipped_spec_path\n"
+        "spec = Spec.load(shipped_spec_path())\n"
+        "assert spec.match('POST', '/portal-api/products/1/client_types') is not None\n"
+        "early = [m for m in ('referencing', 'jsonschema') if m in sys.modules]\n"
+        "assert not early, early\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @needs_full_spec
