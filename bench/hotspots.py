@@ -3,7 +3,7 @@
 py-spy must start the server itself (attaching to a running process is refused on this
 kind of VM), so the target runs as `py-spy record -- taskset -c 1 python -m proxy MODE ...`
 while wrk loads it. The samples are split in two phases: start-up (the application's
-`on_startup`, e.g. loading cassettes; imports left out) and serving under load.
+`GatewayApp.startup`, e.g. loading cassettes; imports left out) and serving under load.
 
 Run alone: `.venv/bin/python bench/hotspots.py replay-100k [--seconds 10]`.
 """
@@ -30,8 +30,8 @@ from loadgen import Load, ensure_wrk, run_load
 PY_SPY = Path(sys.executable).parent / "py-spy"
 MODES = ("mock", "replay-1", "replay-1k", "replay-100k", "record", "proxy")
 _LINE = re.compile(r":\d+\)$")
-#: Frames of aiohttp's start-up: what runs before the server accepts connections.
-_STARTUP = ("Application.startup", "BaseRunner.setup")
+#: Frames of the start-up: what runs before the server accepts connections.
+_STARTUP = ("GatewayApp.startup", "Application.startup", "BaseRunner.setup")
 #: Phases shown when they hold at least this many samples (at 200 Hz: a quarter second).
 MIN_SAMPLES = 50
 
