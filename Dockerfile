@@ -12,7 +12,7 @@ COPY pyproject.toml README.md ./
 COPY proxy ./proxy
 COPY schemas ./schemas
 COPY cassettes ./cassettes
-RUN pip install . && useradd --create-home --uid 10001 portal && chown -R portal /app
+RUN pip install '.[fast]' && useradd --create-home --uid 10001 portal && chown -R portal /app
 USER portal
 
 EXPOSE 3001
