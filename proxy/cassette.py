@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from proxy.memo import Memo
 from proxy.redact import REDACTED
 from proxy.upstream import HOP_BY_HOP
 
@@ -255,8 +256,8 @@ class Cassette:
         self._index: dict[MatchKey, Interaction | _Slot] = {}
         # Built by the first `nearest`: per matcher, the keys having each value.
         self._by_value: dict[str, dict[Hashable, list[MatchKey]]] | None = None
-        self._bodies: dict[bytes, bytes] = {}
-        self._keys: dict[tuple[str, str, bytes], MatchKey] = {}
+        self._bodies: Memo[bytes, bytes] = Memo(_MEMO_SIZE)
+        self._keys: Memo[tuple[str, str, bytes], MatchKey] = Memo(_MEMO_SIZE)
         self._default = self.match_on == DEFAULT_MATCH_ON
         # A key that depends on the headers cannot be remembered by method, URI and body.
         self._memo_keys = "headers" not in self.match_on
@@ -337,9 +338,7 @@ class Cassette:
         if key is None:
             key = self._key_of(request)
             if len(request.body) <= _MEMO_BODY_MAX:
-                if len(self._keys) >= _MEMO_SIZE:
-                    self._keys.clear()
-                self._keys[memo] = key
+                self._keys.keep(memo, key)
         return key
 
     def _key_of(self, request: RecordedRequest) -> MatchKey:
@@ -359,9 +358,7 @@ class Cassette:
         if known is None:
             known = canonical_body(body)
             if len(body) <= _MEMO_BODY_MAX:
-                if len(self._bodies) >= _MEMO_SIZE:
-                    self._bodies.clear()
-                self._bodies[body] = known
+                self._bodies.keep(body, known)
         return known
 
     def _index_values(

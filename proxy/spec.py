@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import yaml
 
 from proxy.fastcheck import Check, compile_check
+from proxy.memo import Memo
 from proxy.patterns import make_validator
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ DOCUMENT_URI = "urn:portal-proxy:openapi"
 
 #: Recently matched (method, path) pairs kept; the cache is emptied when it fills.
 _ROUTE_CACHE = 4096
+#: Verdicts kept per operation (response verdicts here, request body verdicts in validation).
+VERDICTS_MAX = 1024
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -133,8 +136,8 @@ class Operation:
     # Alternatives: any one requirement satisfied is enough; an empty one means anonymous.
     security: tuple[tuple[SecurityScheme, ...], ...]
     # Response verdicts by (status, Content-Type, Content-Encoding, body): see validation.
-    verdicts: dict[tuple[int, str | None, str | None, bytes], list[Any]] = field(
-        default_factory=dict, repr=False, compare=False
+    verdicts: Memo[tuple[int, str | None, str | None, bytes], list[Any]] = field(
+        default_factory=lambda: Memo(VERDICTS_MAX), repr=False, compare=False
     )
 
     @cached_property
@@ -182,7 +185,8 @@ class Spec:
             raise SpecError(f"{source}: expected `openapi: 3.x`, found {version or 'nothing'!r}")
         self.base_path = _base_path(document)
         self._validators: dict[str, CompiledSchema] = {}
-        self._routes: dict[tuple[str, str], RouteMatch] = {}
+        # Bounded: a scan of many ids must not grow memory.
+        self._routes: Memo[tuple[str, str], RouteMatch] = Memo(_ROUTE_CACHE)
         self.schemes = self._security_schemes()
         self._literal: dict[str, _Route] = {}
         self._templated: list[_Route] = []
@@ -228,9 +232,7 @@ class Spec:
             return cached
         found = self._match(method, path)
         if found is not None:
-            if len(self._routes) >= _ROUTE_CACHE:
-                self._routes.clear()  # bounded: a scan of many ids must not grow memory
-            self._routes[key] = found
+            self._routes.keep(key, found)
         return found
 
     def _match(self, method: str, path: str) -> RouteMatch | None:

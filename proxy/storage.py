@@ -42,6 +42,7 @@ from typing import Any, Self, TypeVar
 import orjson
 
 from proxy.cassette import Headers, Interaction, RecordedRequest, RecordedResponse
+from proxy.memo import Memo
 
 log = logging.getLogger(__name__)
 
@@ -192,30 +193,21 @@ class _Shared:
     __slots__ = ("_bodies", "_headers", "_values")
 
     def __init__(self) -> None:
-        self._values: dict[Any, Any] = {}
-        self._bodies: dict[str, bytes] = {}
-        self._headers: dict[bytes, Headers] = {}
+        self._values: Memo[Any, Any] = Memo(_SHARED_MAX)
+        self._bodies: Memo[str, bytes] = Memo(_SHARED_MAX)
+        self._headers: Memo[bytes, Headers] = Memo(_SHARED_MAX)
 
     def value(self, value: _T) -> _T:
         """`value` (a string, or a tuple of strings), or an equal one seen before."""
-        values = self._values
-        known = values.get(value)
-        if known is None:
-            if len(values) >= _SHARED_MAX:
-                values.clear()
-            known = values[value] = value
-        return known
+        known: _T | None = self._values.get(value)
+        return known if known is not None else self._values.keep(value, value)
 
     def body(self, value: object, what: str) -> bytes:
         """A body as bytes: VCR.py stores text (UTF-8) or !!binary (bytes)."""
         if not isinstance(value, str):
             return _to_bytes(value, what)
         known = self._bodies.get(value)
-        if known is None:
-            if len(self._bodies) >= _SHARED_MAX:
-                self._bodies.clear()
-            known = self._bodies[value] = value.encode("utf-8")
-        return known
+        return known if known is not None else self._bodies.keep(value, value.encode("utf-8"))
 
     def headers(self, value: object, what: str, *, json: bool = False) -> Headers:
         """Headers from VCR.py's mapping of names to lists of values.
@@ -230,10 +222,8 @@ class _Shared:
         text = orjson.dumps(value)
         known = self._headers.get(text)
         if known is None:
-            if len(self._headers) >= _SHARED_MAX:
-                self._headers.clear()
             # An exact-size copy of the key: orjson's result keeps its 4 KB buffer.
-            known = self._headers[bytes(memoryview(text))] = self._headers_of(value, what)
+            known = self._headers.keep(bytes(memoryview(text)), self._headers_of(value, what))
         return known
 
     def _headers_of(self, value: object, what: str) -> Headers:

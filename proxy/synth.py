@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from proxy.memo import Memo
 from proxy.patterns import ecma_search
 
 #: Timestamp layouts tried, in order, against a timestamp property's pattern.
@@ -52,7 +53,7 @@ class BodyPlan:
         self._clock: tuple[int, dict[str, str]] = (-1, {})
         # Encoded bodies of the current second by request body: within one second the
         # timestamps cannot change, so the same request gets the same bytes.
-        self._memo: dict[bytes, bytes] = {}
+        self._memo: Memo[bytes, bytes] = Memo(_MEMO_SIZE)
         self._memo_second = -1
 
     def encode(self, echo: Mapping[str, Any] | None, key: bytes) -> bytes:
@@ -68,8 +69,8 @@ class BodyPlan:
         encoded = self._memo.get(key)
         if encoded is None:
             encoded = orjson.dumps(self.render(echo))
-            if len(key) <= _MEMO_KEY_MAX and len(self._memo) < _MEMO_SIZE:
-                self._memo[key] = encoded
+            if len(key) <= _MEMO_KEY_MAX:
+                self._memo.keep(key, encoded)
         return encoded
 
     def render(self, echo: Mapping[str, Any] | None = None, now: dt.datetime | None = None) -> Any:

@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl
 import orjson
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from proxy.spec import CompiledSchema, MediaType, Operation, Parameter
+from proxy.memo import Memo
+from proxy.spec import VERDICTS_MAX, CompiledSchema, MediaType, Operation, Parameter
 from proxy.violations import Severity, Violation, violation
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 #: Bodies are inflated for validation up to this size; a bigger one is reported, not expanded.
 MAX_INFLATED = 16 * 1024 * 1024
+#: Verdicts are kept only for bodies up to this size (a memo must not hold large bodies).
+_VERDICT_BODY_MAX = 16 * 1024
 
 _NO_BODY = object()
 
@@ -323,9 +326,7 @@ def _request_body(
     if known is None:
         known = _json_body(target.validator, body)
         if len(body) <= _VERDICT_BODY_MAX:
-            if len(_BODY_VERDICTS) >= _VERDICTS_MAX:
-                _BODY_VERDICTS.clear()
-            _BODY_VERDICTS[key] = known
+            _BODY_VERDICTS.keep(key, known)
     violations, parsed = known
     found.extend(violations)
     return parsed
@@ -367,9 +368,9 @@ def _request_body_refused(
 #: parsing and checking it costs more than the rest of the request's validation. The key
 #: holds the schema itself (not its id), so a verdict cannot outlive the spec it came from.
 #: The parsed value is shared by the requests that sent those bytes: nothing may mutate it.
-_BODY_VERDICTS: dict[
+_BODY_VERDICTS: Memo[
     tuple[CompiledSchema | None, bytes], tuple[tuple[Violation, ...], ParsedBody]
-] = {}
+] = Memo(VERDICTS_MAX)
 
 
 def _json_body(
@@ -387,10 +388,8 @@ def _json_body(
 # -- responses --------------------------------------------------------------------------------
 
 
-#: Recent response verdicts per operation, by content: a portal that keeps sending the same
-#: wrong body (the usual drift) is judged once, not once per request. Bounded.
-_VERDICTS_MAX = 1024
-_VERDICT_BODY_MAX = 16 * 1024
+#: Recent response verdicts per operation (`Operation.verdicts`), by content: a portal that
+#: keeps sending the same wrong body (the usual drift) is judged once, not once per request.
 
 
 def validate_response(
@@ -406,10 +405,7 @@ def validate_response(
     key = (status, headers.get("Content-Type"), headers.get("Content-Encoding"), body)
     found = verdicts.get(key)
     if found is None:
-        found = _validate_response(operation, status, headers, body)
-        if len(verdicts) >= _VERDICTS_MAX:
-            verdicts.clear()
-        verdicts[key] = found
+        found = verdicts.keep(key, _validate_response(operation, status, headers, body))
     return list(found)
 
 
