@@ -24,7 +24,7 @@ from proxy.redact import Redactor
 from proxy.report import Reporter
 from proxy.responses import Prepared, json_bytes_response, json_response, passthrough, prepare
 from proxy.settings import Settings
-from proxy.spec import MediaType, Operation, Spec
+from proxy.spec import MediaType, Spec
 from proxy.storage import (
     CassetteWriter,
     cassette_path,
@@ -67,7 +67,6 @@ class Gateway:
         self.recorded = 0  # interactions recorded by this run
         self._match_headers = "headers" in settings.match_on
         self._plans: dict[int, BodyPlan] = {}  # mock bodies, worked out once per media type
-        self._default_status: dict[int, int] = {}  # by operation: what a mock answers with
         # Passthrough headers per recorded response (interactions live as long as we do).
         self._prepared: dict[int, Prepared] = {}
 
@@ -274,11 +273,7 @@ class Gateway:
         """A spec-valid response for the operation: its first 2xx unless `status` is given."""
         operation = ex.operation
         assert operation is not None
-        if status is None:
-            status = self._default_status.get(id(operation))
-            if status is None:
-                status = self._default_status[id(operation)] = default_status(operation)
-        chosen = status
+        chosen = status if status is not None else operation.default_status
         documented = operation.response_for(chosen)
         if documented is None:
             codes = ", ".join(operation.responses)
@@ -319,15 +314,6 @@ class Gateway:
 def plain_pairs(items: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Header pairs with plain `str` names (multidict's `istr` is not a JSON key to orjson)."""
     return [(str(name), value) for name, value in items]
-
-
-def default_status(operation: Operation) -> int:
-    """The status a mock answers with: the lowest documented 2xx, else the lowest code."""
-    codes = sorted(int(c) for c in operation.responses if c.isdigit())
-    for code in codes:
-        if 200 <= code < 300:
-            return code
-    return codes[0] if codes else 200
 
 
 def _reshape(shape: Any, echo: dict[str, Any] | None, schema: Any) -> Any:

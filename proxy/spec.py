@@ -145,6 +145,15 @@ class Operation:
         """Path parameters by name."""
         return {p.name: p for p in self.parameters if p.location == "path"}
 
+    @cached_property
+    def default_status(self) -> int:
+        """The status a mock answers with: the lowest documented 2xx, else the lowest code."""
+        codes = sorted(int(c) for c in self.responses if c.isdigit())
+        for code in codes:
+            if 200 <= code < 300:
+                return code
+        return codes[0] if codes else 200
+
     def response_for(self, status: int) -> tuple[str, tuple[MediaType, ...]] | None:
         """The documented response for a status: exact, then `4XX`-style ranges, then default."""
         for key in (str(status), f"{status // 100}XX", f"{status // 100}xx", "default"):
