@@ -140,19 +140,13 @@ class Operation:
         default_factory=lambda: Memo(VERDICTS_MAX), repr=False, compare=False
     )
 
-    @cached_property
-    def path_parameters(self) -> dict[str, Parameter]:
-        """Path parameters by name."""
-        return {p.name: p for p in self.parameters if p.location == "path"}
+    #: The status a mock answers with: the lowest documented 2xx, else the lowest code.
+    default_status: int = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def default_status(self) -> int:
-        """The status a mock answers with: the lowest documented 2xx, else the lowest code."""
+    def __post_init__(self) -> None:
         codes = sorted(int(c) for c in self.responses if c.isdigit())
-        for code in codes:
-            if 200 <= code < 300:
-                return code
-        return codes[0] if codes else 200
+        success = [code for code in codes if 200 <= code < 300]
+        self.default_status = (success or codes or [200])[0]
 
     def response_for(self, status: int) -> tuple[str, tuple[MediaType, ...]] | None:
         """The documented response for a status: exact, then `4XX`-style ranges, then default."""
