@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,11 @@ class Running:
     def route(self, product: object = 1) -> str:
         return self.url + ROUTE.format(product)
 
+    def address(self) -> tuple[str, int]:
+        """The (host, port) it listens on, for tests that talk raw sockets."""
+        host, port = self.url.rsplit("//", 1)[1].split(":")
+        return host, int(port)
+
 
 @dataclass
 class StandinServer:
@@ -71,6 +76,15 @@ async def standin() -> AsyncIterator[StandinServer]:
 
 
 GatewayFactory = Callable[..., Awaitable[Running]]
+
+
+def parametrize_table(
+    argnames: tuple[str, ...], table: Sequence[tuple[Any, ...]]
+) -> pytest.MarkDecorator:
+    """`pytest.mark.parametrize` over a table whose first column is each case's id."""
+    return pytest.mark.parametrize(
+        argnames, [row[1:] for row in table], ids=[row[0] for row in table]
+    )
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from tests.cli_process import command, running
-from tests.conftest import ROUTE, GatewayFactory
+from tests.conftest import ROUTE, GatewayFactory, parametrize_table
 
 AUTH = {"Authorization": "hostile-token", "Content-Type": "application/json"}
 
@@ -69,11 +69,7 @@ BODIES: list[tuple[str, bytes, str | None, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("body", "content_type", "status", "needle"),
-    [row[1:] for row in BODIES],
-    ids=[row[0] for row in BODIES],
-)
+@parametrize_table(("body", "content_type", "status", "needle"), BODIES)
 async def test_hostile_bodies_get_a_4xx_naming_the_problem(
     gateway_factory: GatewayFactory,
     session: aiohttp.ClientSession,
@@ -100,14 +96,14 @@ async def test_max_body_refuses_before_reading_it_all(
     gateway_factory: GatewayFactory,
 ) -> None:
     gw = await gateway_factory("mock", max_body=1024)
-    host, port = gw.url.rsplit("//", 1)[1].split(":")
+    host, port = gw.address()
     # Declares 50 MB and sends only the head: the answer must come without the body.
     request = (
         ROUTE.format(1).join([b"POST ".decode(), " HTTP/1.1\r\n"]).encode()
         + b"Host: x\r\nAuthorization: t\r\nContent-Type: application/json\r\n"
         b"Content-Length: 52428800\r\n\r\n" + b"{" * 1000
     )
-    answer = await asyncio.to_thread(raw_exchange, host, int(port), request, 5)
+    answer = await asyncio.to_thread(raw_exchange, host, port, request, 5)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413")
     assert b"application/problem+json" in head
@@ -151,14 +147,14 @@ async def test_odd_paths_are_answered_not_crashed(
     statuses: set[int],
 ) -> None:
     gw = await gateway_factory("mock")
-    host, port = gw.url.rsplit("//", 1)[1].split(":")
+    host, port = gw.address()
     body = b'{"ID": 1}'
     request = (
         f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: t\r\n"
         f"Content-Type: application/json\r\nConnection: close\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
-    answer = await asyncio.to_thread(raw_exchange, host, int(port), request)
+    answer = await asyncio.to_thread(raw_exchange, host, port, request)
     status = int(answer.split(b" ", 2)[1])
     assert status in statuses, answer
     if status >= 400:
@@ -175,7 +171,7 @@ async def test_header_values_with_cr_lf_are_refused(
     header: bytes,
 ) -> None:
     gw = await gateway_factory("mock")
-    host, port = gw.url.rsplit("//", 1)[1].split(":")
+    host, port = gw.address()
     request = (
         b"POST "
         + ROUTE.format(1).encode()
@@ -183,7 +179,7 @@ async def test_header_values_with_cr_lf_are_refused(
         + header
         + b"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
     )
-    answer = await asyncio.to_thread(raw_exchange, host, int(port), request)
+    answer = await asyncio.to_thread(raw_exchange, host, port, request)
     status = int(answer.split(b" ", 2)[1])
     # A header the HTTP parser refuses is a 400 from aiohttp itself; one it accepts (a bare
     # CR inside a value is not a line break to it) gets the route's answer. Never a 5xx.
@@ -234,7 +230,7 @@ async def test_expect_100_continue_gets_its_interim_answer(
     # curl sends `Expect: 100-continue` for bodies over 1 KiB and waits for the 100 before
     # sending the body: without it, every such request would stall.
     gw = await gateway_factory("mock")
-    host, port = gw.url.rsplit("//", 1)[1].split(":")
+    host, port = gw.address()
     body = b'{"ID": 5}'
     head = (
         f"POST {ROUTE.format(1)} HTTP/1.1\r\nHost: x\r\nAuthorization: t\r\n"
@@ -243,7 +239,7 @@ async def test_expect_100_continue_gets_its_interim_answer(
     ).encode()
 
     def exchange() -> bytes:
-        with socket.create_connection((host, int(port)), timeout=5) as sock:
+        with socket.create_connection((host, port), timeout=5) as sock:
             sock.sendall(head)
             interim = sock.recv(65536)
             assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"

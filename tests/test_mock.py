@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from proxy.spec import Spec, shipped_spec_path
 from proxy.validation import validate_response
-from tests.conftest import Running
+from tests.conftest import Running, parametrize_table
 
 AUTH = "test-token"
 JSON = "application/json"
@@ -275,11 +275,7 @@ REQUESTS: list[tuple[str, str, dict[str, str], bytes, int, list[tuple[list[Any],
 ]
 
 
-@pytest.mark.parametrize(
-    ("product", "headers", "body", "status", "expected"),
-    [row[1:] for row in REQUESTS],
-    ids=[row[0] for row in REQUESTS],
-)
+@parametrize_table(("product", "headers", "body", "status", "expected"), REQUESTS)
 async def test_request_table(
     mock_gateway: Running,
     session: aiohttp.ClientSession,

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from proxy.standin import Scripted
-from tests.conftest import FULL_SPEC, ROUTE, GatewayFactory, StandinServer
+from tests.conftest import FULL_SPEC, ROUTE, GatewayFactory, StandinServer, parametrize_table
 
 AUTH = {"Authorization": "proxy-token", "Content-Type": "application/json"}
 JSON = [("Content-Type", "application/json")]
@@ -180,11 +180,7 @@ RESPONSES: list[tuple[str, int, list[tuple[str, str]], bytes, list[tuple[list[An
 ]
 
 
-@pytest.mark.parametrize(
-    ("status", "headers", "raw", "expected"),
-    [row[1:] for row in RESPONSES],
-    ids=[row[0] for row in RESPONSES],
-)
+@parametrize_table(("status", "headers", "raw", "expected"), RESPONSES)
 async def test_upstream_response_table(
     gateway_factory: GatewayFactory,
     standin: StandinServer,
@@ -243,9 +239,9 @@ async def test_proxied_bytes_are_identical_both_ways(
         + b"\r\n\r\n"
         + payload
     )
-    host, port = gw.url.rsplit("//", 1)[1].split(":")
+    host, port = gw.address()
     # Blocking socket I/O in a thread: the gateway and the upstream run on this loop.
-    answer = await asyncio.to_thread(raw_exchange, host, int(port), request)
+    answer = await asyncio.to_thread(raw_exchange, host, port, request)
     head, _, got_body = answer.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     assert lines[0] == "HTTP/1.1 201 Created"

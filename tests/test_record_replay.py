@@ -57,6 +57,30 @@ async def replay_of(gateway_factory: GatewayFactory, tmp_path: Path, **settings:
     )
 
 
+def script_json(standin: StandinServer, body: bytes) -> None:
+    """Queue one scripted `201 application/json` answer on the stand-in, ahead of its default."""
+    standin.standin.script.append(Scripted(201, body, [("Content-Type", "application/json")]))
+
+
+async def record_and_stop(
+    gateway_factory: GatewayFactory,
+    standin: StandinServer,
+    session: aiohttp.ClientSession,
+    tmp_path: Path,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    times: int = 1,
+) -> tuple[int, Any, bytes]:
+    """Record `times` identical POSTs to product 1 into the "rec" cassette, then stop the
+    recording gateway so everything is flushed to disk; return the last live answer."""
+    gw = await record(gateway_factory, standin, tmp_path)
+    for _ in range(times):
+        answer = await post(session, gw.route(1), body, raw=raw)
+    await gw.runner.cleanup()
+    return answer
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(path.read_text())
     return data
@@ -97,9 +121,7 @@ async def test_replay_is_byte_identical_to_what_the_upstream_sent(
     session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
-    gw = await record(gateway_factory, standin, tmp_path)
-    _, live_headers, live_body = await post(session, gw.route(1))
-    await gw.runner.cleanup()
+    _, live_headers, live_body = await record_and_stop(gateway_factory, standin, session, tmp_path)
     replay = await replay_of(gateway_factory, tmp_path)
     status, headers, body = await post(session, replay.route(1))
     assert status == 201
@@ -117,9 +139,9 @@ async def test_json_body_matching_ignores_key_order_and_whitespace(
     session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
-    gw = await record(gateway_factory, standin, tmp_path)
-    await post(session, gw.route(1), raw=b'{"ID": 7, "Extra": {"a": 1, "b": 2}}')
-    await gw.runner.cleanup()
+    await record_and_stop(
+        gateway_factory, standin, session, tmp_path, raw=b'{"ID": 7, "Extra": {"a": 1, "b": 2}}'
+    )
     replay = await replay_of(gateway_factory, tmp_path)
     status, _, _ = await post(session, replay.route(1), raw=b'{"Extra":{"b":2,"a":1},\n"ID":7}')
     assert status == 201
@@ -134,13 +156,8 @@ async def test_same_request_plays_in_recorded_order_then_the_last_repeats(
     tmp_path: Path,
 ) -> None:
     for n in (1, 2, 3):
-        standin.standin.script.append(
-            Scripted(201, orjson.dumps({"ID": n}), [("Content-Type", "application/json")])
-        )
-    gw = await record(gateway_factory, standin, tmp_path)
-    for _ in range(3):
-        await post(session, gw.route(1))
-    await gw.runner.cleanup()
+        script_json(standin, orjson.dumps({"ID": n}))
+    await record_and_stop(gateway_factory, standin, session, tmp_path, times=3)
     replay = await replay_of(gateway_factory, tmp_path)
     seen = [orjson.loads((await post(session, replay.route(1)))[2])["ID"] for _ in range(5)]
     assert seen == [1, 2, 3, 3, 3]
@@ -155,9 +172,7 @@ async def test_a_miss_names_the_nearest_recordings_and_what_differed(
     session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
-    gw = await record(gateway_factory, standin, tmp_path)
-    await post(session, gw.route(1), {"ID": 11})
-    await gw.runner.cleanup()
+    await record_and_stop(gateway_factory, standin, session, tmp_path, {"ID": 11})
     replay = await replay_of(gateway_factory, tmp_path)
     status, headers, body = await post(session, replay.route(1), {"ID": 42})
     assert status == 404
@@ -179,18 +194,13 @@ async def test_on_miss_mock_generalizes_from_the_nearest_recording(
     session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
-    standin.standin.script.append(
-        Scripted(
-            201,
-            orjson.dumps(
-                {"Name": "recorded", "ID": 11, "GrantType": "pkce", "CreatedAt": "2024-01-02 03:04"}
-            ),
-            [("Content-Type", "application/json")],
-        )
+    script_json(
+        standin,
+        orjson.dumps(
+            {"Name": "recorded", "ID": 11, "GrantType": "pkce", "CreatedAt": "2024-01-02 03:04"}
+        ),
     )
-    gw = await record(gateway_factory, standin, tmp_path)
-    await post(session, gw.route(1), {"ID": 11})
-    await gw.runner.cleanup()
+    await record_and_stop(gateway_factory, standin, session, tmp_path, {"ID": 11})
     replay = await replay_of(gateway_factory, tmp_path, on_miss="mock")
     status, headers, body = await post(session, replay.route(9), {"ID": 42})
     assert status == 201
@@ -310,9 +320,7 @@ async def test_record_modes(
     source: str,
 ) -> None:
     if exists:
-        first = await record(gateway_factory, standin, tmp_path)
-        await post(session, first.route(1))
-        await first.runner.cleanup()
+        await record_and_stop(gateway_factory, standin, session, tmp_path)
         standin.standin.received.clear()
     gw = await record(gateway_factory, standin, tmp_path, record_mode=mode)
     status, headers, _ = await post(session, gw.route(1))
@@ -327,9 +335,7 @@ async def test_new_episodes_records_misses_and_none_refuses_them(
     session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
-    first = await record(gateway_factory, standin, tmp_path)
-    await post(session, first.route(1))
-    await first.runner.cleanup()
+    await record_and_stop(gateway_factory, standin, session, tmp_path)
     episodes = await record(gateway_factory, standin, tmp_path, record_mode="new_episodes")
     _, headers, _ = await post(session, episodes.route(2))
     assert headers["X-Portal-Proxy-Source"] == "upstream"
@@ -374,10 +380,8 @@ async def test_replay_reports_a_cassette_that_no_longer_fits_the_spec(
     tmp_path: Path,
 ) -> None:
     standin.standin.invalid = True
-    gw = await record(gateway_factory, standin, tmp_path)
-    _, live, _ = await post(session, gw.route(1))
+    _, live, _ = await record_and_stop(gateway_factory, standin, session, tmp_path)
     assert "sl-violations" in live  # the recording went on regardless
-    await gw.runner.cleanup()
     replay = await replay_of(gateway_factory, tmp_path)
     for _ in range(2):  # validated once at first play, then from the cache: same answer
         status, headers, _ = await post(session, replay.route(1))
@@ -395,14 +399,8 @@ async def test_mock_serves_a_named_cassette_before_synthesizing(
     session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
-    standin.standin.script.append(
-        Scripted(
-            201, b'{"ID": 11, "Name": "from-cassette"}', [("Content-Type", "application/json")]
-        )
-    )
-    gw = await record(gateway_factory, standin, tmp_path)
-    await post(session, gw.route(1))
-    await gw.runner.cleanup()
+    script_json(standin, b'{"ID": 11, "Name": "from-cassette"}')
+    await record_and_stop(gateway_factory, standin, session, tmp_path)
     mock = await gateway_factory("mock", cassette="rec", cassette_dir=tmp_path / "cassettes")
     _, headers, body = await post(session, mock.route(1))
     assert headers["X-Portal-Proxy-Source"] == "cassette"
@@ -418,9 +416,7 @@ async def test_replay_of_a_path_neither_spec_nor_cassette_knows_is_an_unknown_ro
     session: aiohttp.ClientSession,
     tmp_path: Path,
 ) -> None:
-    gw = await record(gateway_factory, standin, tmp_path)
-    await post(session, gw.route(1))
-    await gw.runner.cleanup()
+    await record_and_stop(gateway_factory, standin, session, tmp_path)
     replay = await replay_of(gateway_factory, tmp_path)
     async with session.post(replay.url + "/portal-api/nothing", json={}) as response:
         assert response.status == 404

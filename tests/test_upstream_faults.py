@@ -51,11 +51,20 @@ async def reset_mid_body(reader: asyncio.StreamReader, writer: asyncio.StreamWri
     _reset(writer)
 
 
-async def close_mid_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _answer_then_close(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer: bytes
+) -> None:
+    """Read the request, send `answer` as the whole reply, then close cleanly (a FIN)."""
     await _read_request(reader)
-    writer.write(b'HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{"Name"')
+    writer.write(answer)
     await writer.drain()
     writer.close()
+
+
+async def close_mid_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _answer_then_close(
+        reader, writer, b'HTTP/1.1 201 Created\r\nContent-Length: 100\r\n\r\n{"Name"'
+    )
 
 
 async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -75,17 +84,13 @@ async def drips(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def malformed_status(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await _read_request(reader)
-    writer.write(b"HTTP/1.1 two-hundred OK\r\nContent-Length: 0\r\n\r\n")
-    await writer.drain()
-    writer.close()
+    await _answer_then_close(
+        reader, writer, b"HTTP/1.1 two-hundred OK\r\nContent-Length: 0\r\n\r\n"
+    )
 
 
 async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await _read_request(reader)
-    writer.write(b"\x00\x01 this is not http\r\n\r\n")
-    await writer.drain()
-    writer.close()
+    await _answer_then_close(reader, writer, b"\x00\x01 this is not http\r\n\r\n")
 
 
 async def closes_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
