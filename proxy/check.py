@@ -17,16 +17,18 @@ from urllib.parse import urlsplit
 import orjson
 from multidict import CIMultiDict
 
+from proxy.settings import BY_ATTR
 from proxy.spec import Spec, SpecError, shipped_spec_path
 from proxy.storage import CassetteError, load_cassette
 from proxy.validation import validate_request, validate_response
-from proxy.violations import Violation, has_errors
+from proxy.violations import Violation, has_errors, violation_line
 
 
 def run_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run `check` for parsed arguments; returns the exit code."""
-    spec_path = args.spec or os.environ.get("PORTAL_PROXY_SPEC") or str(shipped_spec_path())
-    folder = Path(args.cassette_dir or os.environ.get("PORTAL_PROXY_CASSETTE_DIR") or "cassettes")
+    spec_option, dir_option = BY_ATTR["spec"], BY_ATTR["cassette_dir"]
+    spec_path = args.spec or os.environ.get(spec_option.env) or str(shipped_spec_path())
+    folder = Path(args.cassette_dir or os.environ.get(dir_option.env) or dir_option.default)
     try:
         spec = Spec.load(spec_path)
     except SpecError as exc:
@@ -71,8 +73,7 @@ def run_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for item in report:
             print(f"{item['cassette']} #{item['interaction']} {item['method']} {item['uri']}")
             for v in item["violations"]:
-                where = ".".join(str(p) for p in v["location"])
-                print(f"  {v['severity']}: {where} [{v['code']}] {v['message']}")
+                print(f"  {violation_line(v)}")
         total = sum(len(item["violations"]) for item in report)
         print(
             f"{len(paths)} cassette(s) checked, {total} violation(s)"

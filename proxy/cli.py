@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from proxy import __version__
-from proxy.settings import MODES, OPTIONS, Settings, SettingsError, resolve
+from proxy.settings import BY_ATTR, MODES, OPTIONS, Settings, SettingsError, resolve
 from proxy.spec import Spec, SpecError
 
 
@@ -35,21 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
         for option in OPTIONS:
             if mode not in option.modes:
                 continue
-            env = f" [env {option.env}]"
             if option.flag:
                 mode_parser.add_argument(
-                    f"--{option.name}", action="store_true", default=None, help=option.help + env
+                    f"--{option.name}", action="store_true", default=None, help=option.full_help
                 )
             elif option.repeat:
                 mode_parser.add_argument(
                     f"--{option.name}",
                     action="append",
                     metavar=option.metavar,
-                    help=option.help + env,
+                    help=option.full_help,
                 )
             else:
                 mode_parser.add_argument(
-                    f"--{option.name}", metavar=option.metavar, help=option.help + env
+                    f"--{option.name}", metavar=option.metavar, help=option.full_help
                 )
     check = sub.add_parser(
         "check",
@@ -62,10 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CASSETTE",
         help="cassette files or names (default: every cassette in --cassette-dir)",
     )
-    check.add_argument("--spec", metavar="FILE", help="OpenAPI document [env PORTAL_PROXY_SPEC]")
-    check.add_argument(
-        "--cassette-dir", metavar="DIR", help="folder of cassettes [env PORTAL_PROXY_CASSETTE_DIR]"
-    )
+    for name in ("spec", "cassette-dir"):
+        option = BY_ATTR[name.replace("-", "_")]
+        check.add_argument(f"--{name}", metavar=option.metavar, help=option.full_help)
     check.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
@@ -99,7 +97,7 @@ def run(settings: Settings, spec: Spec) -> int:
 
     configure_logging(settings.log_format)
     try:
-        app = build_app(settings, spec)
+        app = build_app(settings, spec, owns_process=True)
         run_loop(serve(app, settings.host, settings.port, settings.mode), settings.loop)
     except (CassetteError, CassetteLockedError) as exc:
         print(f"portal-proxy: error: {exc}", file=sys.stderr)

@@ -13,14 +13,22 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
-MODES = ("mock", "replay", "record", "proxy")
-RECORD_MODES = ("once", "new_episodes", "all", "none")
-ON_MISS = ("error", "mock")
-LOG_FORMATS = ("text", "json")
-LOOPS = ("auto", "asyncio", "uvloop")
+Mode = Literal["mock", "replay", "record", "proxy"]
+RecordMode = Literal["once", "new_episodes", "all", "none"]
+OnMiss = Literal["error", "mock"]
+LogFormat = Literal["text", "json"]
+Loop = Literal["auto", "asyncio", "uvloop"]
+
+MODES: tuple[Mode, ...] = get_args(Mode)
+RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
+ON_MISS: tuple[OnMiss, ...] = get_args(OnMiss)
+LOG_FORMATS: tuple[LogFormat, ...] = get_args(LogFormat)
+LOOPS: tuple[Loop, ...] = get_args(Loop)
+#: VCR.py's default matchers, less `scheme`, `host` and `port` (the upstream is configured).
+DEFAULT_MATCH_ON = ("method", "path", "query", "body")
 ENV_PREFIX = "PORTAL_PROXY_"
 
 
@@ -103,10 +111,30 @@ class Option:
     name: str
     parse: Callable[[str], Any]
     help: str
-    modes: tuple[str, ...] = MODES
+    default: Any = None
+    modes: tuple[Mode, ...] = MODES
     flag: bool = False  # a switch with no value
     repeat: bool = False  # may be given several times (values are joined)
     metavar: str | None = None
+    shown: str | None = None  # the default as help and README show it, when not `default`
+
+    @property
+    def default_text(self) -> str | None:
+        """The default as the help text and the README's table show it (None: no default)."""
+        if self.shown is not None:
+            return self.shown
+        if self.default is None or self.default is False:
+            return None
+        if isinstance(self.default, tuple):
+            return ",".join(self.default)
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+    @property
+    def full_help(self) -> str:
+        """The help text, with the default and the environment variable."""
+        default = self.default_text
+        shown = f" (default {default})" if default is not None else ""
+        return f"{self.help}{shown} [env {self.env}]"
 
     @property
     def env(self) -> str:
@@ -120,58 +148,76 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("host", _text, "address to listen on (default 127.0.0.1)"),
-    Option("port", _port, "port to listen on; 0 picks a free one (default 3001)"),
+    Option("host", _text, "address to listen on", "127.0.0.1"),
+    Option("port", _port, "port to listen on; 0 picks a free one", 3001),
     Option(
         "spec",
         _text,
-        "OpenAPI 3.1 document (default: the shipped client_types spec)",
+        "OpenAPI 3.1 document",
         metavar="FILE",
+        shown="the shipped client_types spec",
     ),
-    Option("cassette-dir", _text, "folder of cassettes (default cassettes/)", metavar="DIR"),
-    Option("cassette", _text, "cassette name: the file <cassette-dir>/<NAME>.yaml", metavar="NAME"),
-    Option("log-format", _choice(LOG_FORMATS), "log lines as text or json (default text)"),
+    Option("cassette-dir", _text, "folder of cassettes", "cassettes", metavar="DIR"),
+    Option(
+        "cassette",
+        _text,
+        "cassette name: the file <cassette-dir>/<NAME>.yaml",
+        metavar="NAME",
+        shown="record: default",
+    ),
+    Option("log-format", _choice(LOG_FORMATS), "log lines as text or json", "text"),
     Option(
         "upstream",
         _url,
         "the portal's origin, e.g. http://portal:3001",
-        ("record", "proxy"),
+        modes=("record", "proxy"),
         metavar="URL",
     ),
     Option(
         "upstream-timeout",
         _positive_float,
-        "seconds to wait for the upstream (default 30)",
-        ("record", "proxy"),
+        "seconds to wait for the upstream",
+        30.0,
+        modes=("record", "proxy"),
     ),
     Option(
         "record-mode",
         _choice(RECORD_MODES),
-        "VCR.py record mode: once, new_episodes, all, none (default once)",
-        ("record",),
+        "VCR.py record mode: once, new_episodes, all, none",
+        "once",
+        modes=("record",),
     ),
     Option(
         "match-on",
         _list,
-        "VCR.py matchers, comma separated (default method,path,query,body)",
-        ("mock", "replay", "record"),
+        "VCR.py matchers, comma separated",
+        DEFAULT_MATCH_ON,
+        modes=("mock", "replay", "record"),
         metavar="M1,M2",
     ),
     Option(
         "on-miss",
         _choice(ON_MISS),
-        "what a replay miss does: error (404) or mock (default error)",
-        ("replay",),
+        "what a replay miss does: error (404) or mock",
+        "error",
+        modes=("replay",),
     ),
     Option(
         "filter-header",
         _list,
         "another header to redact in cassettes and logs (repeatable)",
-        ("record", "proxy"),
+        (),
+        modes=("record", "proxy"),
         repeat=True,
         metavar="NAME",
     ),
-    Option("max-body", _size, "largest request body accepted, in bytes (default 1m)"),
+    Option(
+        "max-body",
+        _size,
+        "largest request body accepted, in bytes",
+        1024 * 1024,
+        shown="1m",
+    ),
     Option(
         "admin-token",
         _text,
@@ -182,7 +228,8 @@ OPTIONS: tuple[Option, ...] = (
         "strict",
         _bool,
         "refuse invalid requests (422/401) and invalid upstream responses (502)",
-        ("record", "proxy"),
+        False,
+        modes=("record", "proxy"),
         flag=True,
     ),
     Option(
@@ -194,14 +241,24 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "alert-window",
         _positive_float,
-        "seconds within which a repeated violation alerts once (default 300)",
+        "seconds within which a repeated violation alerts once",
+        300.0,
     ),
     Option(
         "loop",
         _choice(LOOPS),
         "event loop: auto (uvloop when installed, as the `fast` extra does), asyncio, uvloop",
+        "auto",
     ),
 )
+
+#: The options by their `Settings` field name.
+BY_ATTR: dict[str, Option] = {option.attr: option for option in OPTIONS}
+
+
+def default(attr: str) -> Any:
+    """The default of the option that fills the `Settings` field `attr` (written once)."""
+    return BY_ATTR[attr].default
 
 
 def _default_spec() -> Path:
@@ -214,25 +271,25 @@ def _default_spec() -> Path:
 class Settings:
     """The resolved configuration of one gateway."""
 
-    mode: str = "mock"
-    host: str = "127.0.0.1"
-    port: int = 3001
+    mode: Mode = "mock"
+    host: str = default("host")
+    port: int = default("port")
     spec: Path = field(default_factory=_default_spec)
-    cassette_dir: Path = Path("cassettes")
+    cassette_dir: Path = Path(default("cassette_dir"))
     cassette: str | None = None
-    log_format: str = "text"
+    log_format: LogFormat = default("log_format")
     upstream: str | None = None
-    upstream_timeout: float = 30.0
-    record_mode: str = "once"
-    match_on: tuple[str, ...] = ("method", "path", "query", "body")
-    on_miss: str = "error"
-    filter_header: tuple[str, ...] = ()
-    max_body: int = 1024 * 1024
+    upstream_timeout: float = default("upstream_timeout")
+    record_mode: RecordMode = default("record_mode")
+    match_on: tuple[str, ...] = default("match_on")
+    on_miss: OnMiss = default("on_miss")
+    filter_header: tuple[str, ...] = default("filter_header")
+    max_body: int = default("max_body")
     admin_token: str | None = None
-    strict: bool = False
+    strict: bool = default("strict")
     alert_webhook: str | None = None
-    alert_window: float = 300.0
-    loop: str = "auto"
+    alert_window: float = default("alert_window")
+    loop: Loop = default("loop")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -240,7 +297,7 @@ class Settings:
 
 
 def resolve(
-    mode: str, flags: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    mode: Mode, flags: Mapping[str, Any], environ: Mapping[str, str] | None = None
 ) -> Settings:
     """Combine parsed flags (raw strings, None when absent) with `PORTAL_PROXY_*` variables.
 

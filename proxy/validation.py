@@ -19,7 +19,7 @@ from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from proxy.memo import Memo
 from proxy.spec import VERDICTS_MAX, CompiledSchema, MediaType, Operation, Parameter
-from proxy.violations import Severity, Violation, violation
+from proxy.violations import Severity, Violation, location_text, violation
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -130,13 +130,11 @@ def find_media(documented: tuple[MediaType, ...], media: str) -> MediaType | Non
 
 
 def describe_location(location: list[str | int]) -> str:
-    """`["response", "body", "GrantType"]` -> `response body property GrantType`."""
-    head = " ".join(str(part) for part in location[:2])
+    """`["response", "body", "GrantType"]` -> `response body property GrantType` (prose for
+    a message; `proxy.violations.location_text` is the short form)."""
+    head = location_text(location[:2], " ")
     rest = location[2:]
-    if not rest:
-        return head
-    field = ".".join(str(part) for part in rest)
-    return f"{head} property {field}"
+    return f"{head} property {location_text(rest)}" if rest else head
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -31,6 +31,19 @@ def violation(
     return {"location": location, "severity": severity, "code": code, "message": message}
 
 
+def location_text(location: list[str | int], sep: str = ".") -> str:
+    """A violation's location as text: `response.body.GrantType` (or with another separator)."""
+    return sep.join(str(part) for part in location)
+
+
+def violation_line(item: Violation) -> str:
+    """One violation as one line of text, as the log, `check` and the pytest plugin print it:
+    `Error response.body.GrantType (enum): ...`."""
+    return (
+        f"{item['severity']} {location_text(item['location'])} ({item['code']}): {item['message']}"
+    )
+
+
 def has_errors(violations: list[Violation]) -> bool:
     """True when any violation is an Error rather than a Warning."""
     return any(v["severity"] == "Error" for v in violations)

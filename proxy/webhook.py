@@ -23,7 +23,8 @@ import aiohttp
 import orjson
 
 from proxy.metrics import AlertOutcome, Metrics, operation_label
-from proxy.report import describe_location, safe_path
+from proxy.report import safe_path
+from proxy.violations import location_text
 
 if TYPE_CHECKING:
     from proxy.report import ExchangeReport
@@ -62,7 +63,7 @@ def alert_text(report: ExchangeReport, item: Violation) -> str:
     message = item["message"]
     if len(message) > TEXT_MESSAGE_LIMIT:
         message = message[: TEXT_MESSAGE_LIMIT - 1] + "…"
-    where = describe_location(item["location"], " ")
+    where = location_text(item["location"], " ")
     text = (
         f"{item['severity']} in {where} of {operation_label(report.operation_id)}: {message}"
         f" ({report.method} {safe_path(report.path)}, status {report.status})"

@@ -43,8 +43,8 @@ def test_a_cassette_that_no_longer_fits_the_spec_fails_with_its_violations(tmp_p
     result = check("--cassette-dir", str(tmp_path))
     assert result.returncode == 1
     assert str(bad) in result.stdout
-    assert "response.body.ID [type]" in result.stdout
-    assert "response.body.CreatedAt [pattern]" in result.stdout
+    assert "Error response.body.ID (type): " in result.stdout
+    assert "Error response.body.CreatedAt (pattern): " in result.stdout
     only_good = check("--cassette-dir", str(tmp_path), "good")
     assert only_good.returncode == 0
 
