@@ -1,8 +1,8 @@
 """The gateway's own endpoints under `/__proxy/`: health, violations, metrics, cassettes.
 
 They are answered here and never forwarded. With `--admin-token T`, all but `health`
-require `Authorization: Bearer T`; comparison is constant-time. `AdminRoutes` dispatches
-by exact path (GET and HEAD); `proxy.app` hands it every request under `/__proxy`.
+require `Authorization: Bearer T`; comparison is constant-time. `handle` dispatches by
+exact path (GET and HEAD); `proxy.app` hands it every request under `/__proxy`.
 """
 
 from __future__ import annotations
@@ -10,133 +10,136 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
 
 from proxy import __version__
+from proxy.keys import OPENED, SETTINGS, SINKS, SPEC
 from proxy.problems import SOURCE_HEADER, problem
-
-if TYPE_CHECKING:
-    from proxy.gateway import Gateway
 
 PREFIX = "/__proxy"
 
-Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: The methods every admin endpoint answers.
 METHODS = ("GET", "HEAD")
 
 
-class AdminRoutes:
-    """The admin endpoints of one gateway, by path."""
+def owns(path: str) -> bool:
+    """True for the paths under `/__proxy` (the gateway's own, never forwarded)."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
 
-    def __init__(self, gateway: Gateway) -> None:
-        self._routes, self._unknown = _handlers(gateway)
 
-    def owns(self, path: str) -> bool:
-        """True for the paths under `/__proxy` (the gateway's own, never forwarded)."""
-        return path == PREFIX or path.startswith(PREFIX + "/")
+async def handle(request: web.Request) -> web.StreamResponse:
+    """Answer one admin request."""
+    handler = _ROUTES.get(request.path)
+    if handler is None:
+        return await _guarded(_unknown)(request)
+    if request.method not in METHODS:
+        allowed = ", ".join(METHODS)
+        return problem(
+            "method-not-allowed",
+            f"{request.method} is not allowed on {request.path}; allowed: {allowed}",
+            headers={"Allow": allowed},
+            allowed=list(METHODS),
+        )
+    return await handler(request)
 
-    async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
-        """Answer one admin request."""
-        handler = self._routes.get(request.path, self._unknown)
-        if handler is not self._unknown and request.method not in METHODS:
-            allowed = ", ".join(METHODS)
-            return problem(
-                "method-not-allowed",
-                f"{request.method} is not allowed on {request.path}; allowed: {allowed}",
-                headers={"Allow": allowed},
-                allowed=list(METHODS),
-            )
+
+def _guarded(handler: Handler) -> Handler:
+    async def check(request: web.Request) -> web.StreamResponse:
+        token = request.app[SETTINGS].admin_token
+        if token is not None:
+            sent = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                return problem(
+                    "unauthorized",
+                    "this endpoint requires `Authorization: Bearer <admin token>`",
+                    headers={"WWW-Authenticate": 'Bearer realm="portal-proxy"'},
+                )
         return await handler(request)
 
+    return check
 
-def _handlers(gateway: Gateway) -> tuple[dict[str, Handler], Handler]:
 
-    def guarded(handler: Handler) -> Handler:
-        async def check(request: web.BaseRequest) -> web.StreamResponse:
-            token = gateway.settings.admin_token
-            if token is not None:
-                sent = request.headers.get("Authorization", "")
-                if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-                    return problem(
-                        "unauthorized",
-                        "this endpoint requires `Authorization: Bearer <admin token>`",
-                        headers={"WWW-Authenticate": 'Bearer realm="portal-proxy"'},
-                    )
-            return await handler(request)
+async def _health(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    spec = app[SPEC]
+    return _json(
+        {
+            "status": "ok",
+            "mode": app[SETTINGS].mode,
+            "version": __version__,
+            "spec": spec.source,
+            "operations": len(spec.operations),
+            "loop": loop_name(),
+        }
+    )
 
-        return check
 
-    async def health(request: web.BaseRequest) -> web.StreamResponse:
-        return _json(
-            {
-                "status": "ok",
-                "mode": gateway.settings.mode,
-                "version": __version__,
-                "spec": gateway.spec.source,
-                "operations": len(gateway.spec.operations),
-                "loop": loop_name(),
-            }
-        )
+async def _violations(request: web.Request) -> web.StreamResponse:
+    query = request.query
+    try:
+        since = float(query["since"]) if "since" in query else None
+        limit = int(query.get("limit", "100"))
+    except ValueError:
+        return problem("bad-request", "`since` must be a unix time and `limit` an integer")
+    if limit < 1:
+        return problem("bad-request", "`limit` must be at least 1")
+    recent = request.app[SINKS].recent.recent(
+        since=since, operation=query.get("operation"), limit=limit
+    )
+    return _json({"violations": recent, "count": len(recent)})
 
-    async def violations(request: web.BaseRequest) -> web.StreamResponse:
-        query = request.query
-        try:
-            since = float(query["since"]) if "since" in query else None
-            limit = int(query.get("limit", "100"))
-        except ValueError:
-            return problem("bad-request", "`since` must be a unix time and `limit` an integer")
-        if limit < 1:
-            return problem("bad-request", "`limit` must be at least 1")
-        recent = gateway.reporter.recent(since=since, operation=query.get("operation"), limit=limit)
-        return _json({"violations": recent, "count": len(recent)})
 
-    async def metrics(request: web.BaseRequest) -> web.StreamResponse:
-        body, content_type = gateway.reporter.metrics.render()
-        response = web.Response(body=body)
-        response.headers["Content-Type"] = content_type
-        response.headers[SOURCE_HEADER] = "gateway"
-        return response
+async def _metrics(request: web.Request) -> web.StreamResponse:
+    body, content_type = request.app[SINKS].metrics.render()
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    response.headers[SOURCE_HEADER] = "gateway"
+    return response
 
-    async def cassettes(request: web.BaseRequest) -> web.StreamResponse:
-        listing = [
-            {
-                "name": cassette.name,
-                "interactions": len(cassette),
-                "plays": cassette.plays,
-                "recording": gateway.writer is not None
-                and index == 0
-                and gateway.settings.mode == "record",
-            }
-            for index, cassette in enumerate(gateway.cassettes)
-        ]
-        return _json(
-            {
-                "cassette_dir": str(gateway.settings.cassette_dir),
-                "record_mode": gateway.record_mode if gateway.settings.mode == "record" else None,
-                "recorded": gateway.recorded,
-                "match_on": list(gateway.settings.match_on),
-                "cassettes": listing,
-            }
-        )
 
-    async def unknown(request: web.BaseRequest) -> web.StreamResponse:
-        return problem(
-            "unknown-route",
-            f"no admin endpoint {request.path}; try {PREFIX}/health, {PREFIX}/violations, "
-            f"{PREFIX}/metrics or {PREFIX}/cassettes",
-        )
+async def _cassettes(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    settings, opened = app[SETTINGS], app[OPENED]
+    recorder = opened.recorder
+    recording = recorder.path.stem if recorder is not None else None
+    listing = [
+        {
+            "name": cassette.name,
+            "interactions": len(cassette),
+            "plays": cassette.plays,
+            "recording": cassette.name == recording,
+        }
+        for cassette in opened.library.cassettes
+    ]
+    return _json(
+        {
+            "cassette_dir": str(settings.cassette_dir),
+            "record_mode": opened.record_mode,
+            "recorded": recorder.recorded if recorder is not None else 0,
+            "match_on": list(settings.match_on),
+            "cassettes": listing,
+        }
+    )
 
-    routes = {
-        f"{PREFIX}/health": health,
-        f"{PREFIX}/violations": guarded(violations),
-        f"{PREFIX}/metrics": guarded(metrics),
-        f"{PREFIX}/cassettes": guarded(cassettes),
-    }
-    return routes, guarded(unknown)
+
+async def _unknown(request: web.Request) -> web.StreamResponse:
+    return problem(
+        "unknown-route",
+        f"no admin endpoint {request.path}; try {PREFIX}/health, {PREFIX}/violations, "
+        f"{PREFIX}/metrics or {PREFIX}/cassettes",
+    )
+
+
+_ROUTES: dict[str, Handler] = {
+    f"{PREFIX}/health": _health,
+    f"{PREFIX}/violations": _guarded(_violations),
+    f"{PREFIX}/metrics": _guarded(_metrics),
+    f"{PREFIX}/cassettes": _guarded(_cassettes),
+}
 
 
 def loop_name() -> str:

@@ -13,7 +13,7 @@ from proxy.violations import Violation
 
 @dataclass(slots=True)
 class Exchange:
-    """The request as read and validated, and what the mode decided to answer.
+    """The request as read and validated, and what the source that answered it decided.
 
     `violations` starts with the request's and gains the response's; `source` says who
     produced the response (upstream, cassette, mock or gateway).

@@ -32,15 +32,23 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import pytest
 
-from proxy.settings import OPTIONS, RECORD_MODES, Settings, SettingsError, check
+from proxy.settings import (
+    OPTIONS,
+    RECORD_MODES,
+    Mode,
+    RecordMode,
+    Settings,
+    SettingsError,
+    check,
+)
 
 if TYPE_CHECKING:
-    from proxy.app import GatewayApp
-    from proxy.gateway import Gateway
+    from aiohttp import web
+
     from proxy.violations import Violation
 
 __all__ = ["PortalProxy", "PortalProxyFactory", "default_cassette_name"]
@@ -154,7 +162,7 @@ class PortalProxy:
         self.cassette_path = cassette_path
         self.server_url = ""
         self.url = ""
-        self._app: GatewayApp | None = None
+        self._app: web.Application | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -226,6 +234,7 @@ class PortalProxy:
 
     async def _serve(self) -> None:
         from proxy.app import build_app
+        from proxy.keys import SPEC
         from proxy.server import start
 
         self._loop = asyncio.get_running_loop()
@@ -235,7 +244,7 @@ class PortalProxy:
         try:
             self._app = app
             self.server_url = server_url
-            self.url = server_url + _gateway(app).spec.base_path
+            self.url = server_url + app[SPEC].base_path
             self._ready.set()
             await self._stop.wait()
         finally:
@@ -245,9 +254,11 @@ class PortalProxy:
 
     def _read(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
         assert self._app is not None
-        gateway = _gateway(self._app)
-        newest_first = gateway.reporter.recent(limit=1_000_000)
-        return newest_first[::-1], {c.name: c.plays for c in gateway.cassettes}
+        from proxy.keys import OPENED, SINKS
+
+        app = self._app
+        newest_first = app[SINKS].recent.recent(limit=1_000_000)
+        return newest_first[::-1], {c.name: c.plays for c in app[OPENED].library.cassettes}
 
     def _snapshot(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
         if self._final is not None:
@@ -269,10 +280,6 @@ class PortalProxy:
 
         self._loop.call_soon_threadsafe(run)
         return future.result(START_TIMEOUT)
-
-
-def _gateway(app: GatewayApp) -> Gateway:
-    return app.gateway
 
 
 # -- fixtures -----------------------------------------------------------------------------------
@@ -374,11 +381,11 @@ def portal_proxy(
         changes.setdefault("host", "127.0.0.1")
         changes.setdefault("port", 0)
         settings = Settings(
-            mode=mode,
+            mode=cast("Mode", mode),  # `check` below refuses what is not a mode
             cassette_dir=directory,
             cassette=name if keep or cassette else None,
             upstream=upstream,
-            record_mode=record_mode,
+            record_mode=cast("RecordMode", record_mode),
             **changes,
         )
         try:
@@ -476,13 +483,10 @@ def _add_violations_section(item: pytest.Item, reports: list[dict[str, Any]]) ->
 
 
 def _describe(reports: list[dict[str, Any]]) -> str:
-    from proxy.report import describe_location
+    from proxy.violations import violation_line
 
     lines = []
     for report in reports:
         lines.append(f"  {report['method']} {report['path']} -> {report['status']}")
-        lines.extend(
-            f"    {v['severity']} {describe_location(v['location'])} ({v['code']}): {v['message']}"
-            for v in report["violations"]
-        )
+        lines.extend(f"    {violation_line(v)}" for v in report["violations"])
     return "\n".join(lines)

@@ -1,13 +1,14 @@
-"""Serve a `GatewayApp` until SIGINT/SIGTERM, then finish in-flight requests and flush.
+"""Serve the gateway's application until SIGINT/SIGTERM, then finish in-flight requests and flush.
 
-The gateway runs on aiohttp's low-level `web.Server` (see `proxy.app` for why), started by
-`web.ServerRunner`; `Runner` adds the gateway's own start-up and clean-up around it and
-reports the port picked for `--port 0`, which `web.run_app` cannot.
+`start` runs the application with aiohttp's `AppRunner` (its `cleanup_ctx` opens and closes
+what the mode holds) and reports the port picked for `--port 0`, which `web.run_app`
+cannot. `serve` is the `portal-proxy` process's loop around it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib.util
 import signal
 import sys
@@ -16,8 +17,7 @@ from typing import Any, TextIO, TypeVar
 
 from aiohttp import web
 
-from proxy.app import GatewayApp
-from proxy.gateway import Gateway
+from proxy.keys import OWNS_PROCESS
 
 #: How long in-flight requests may take to finish after a stop signal.
 SHUTDOWN_TIMEOUT = 30.0
@@ -42,17 +42,12 @@ def run(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
 
 
 class Runner:
-    """A started gateway: where it listens, and how to stop it (`cleanup`, idempotent)."""
+    """A started gateway: its application, where it listens, and how to stop it."""
 
-    def __init__(self, app: GatewayApp, runner: web.ServerRunner) -> None:
+    def __init__(self, app: web.Application, runner: web.AppRunner) -> None:
         self.app = app
         self._runner = runner
         self._closed = False
-
-    @property
-    def gateway(self) -> Gateway:
-        """The running gateway."""
-        return self.app.gateway
 
     @property
     def addresses(self) -> list[Any]:
@@ -60,29 +55,25 @@ class Runner:
         return self._runner.addresses
 
     async def cleanup(self) -> None:
-        """Stop accepting, let in-flight requests finish, then flush and close the gateway."""
+        """Stop accepting, let in-flight requests finish, then flush and close (idempotent)."""
         if self._closed:
             return
         self._closed = True
-        try:
-            await self._runner.cleanup()
-        finally:
-            await self.app.cleanup()
+        await self._runner.cleanup()
 
 
-async def start(app: GatewayApp, host: str, port: int) -> tuple[Runner, str]:
+async def start(app: web.Application, host: str, port: int) -> tuple[Runner, str]:
     """Start serving `app`; returns the runner (to `cleanup()`) and the base URL it listens on."""
-    await app.startup()
-    server = web.Server(
+    runner = web.AppRunner(
         app,
-        request_factory=app.make_request,
-        access_log=None,  # per-request logging costs more than the route itself
+        handle_signals=False,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        access_log=None,  # aiohttp's per-request logger costs more than the route itself
         auto_decompress=False,  # forward request bodies exactly as sent
     )
-    runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    await runner.setup()  # runs the cleanup_ctx: cassettes, recorder, upstream session
     started = Runner(app, runner)
     try:
-        await runner.setup()
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
     except BaseException:
@@ -93,10 +84,18 @@ async def start(app: GatewayApp, host: str, port: int) -> tuple[Runner, str]:
     return started, f"http://{shown}:{bound[1]}"
 
 
-async def serve(app: GatewayApp, host: str, port: int, mode: str, out: TextIO = sys.stdout) -> None:
+async def serve(
+    app: web.Application, host: str, port: int, mode: str, out: TextIO = sys.stdout
+) -> None:
     """Serve `app` on host:port until SIGINT/SIGTERM; then shut down gracefully."""
     runner, url = await start(app, host, port)
     try:
+        if app[OWNS_PROCESS]:
+            # What start-up loaded lives as long as the process: move it out of the
+            # collector's sight, or every full collection walks all of it (100,000
+            # interactions: millions of objects) while requests wait. Only here, in the
+            # `portal-proxy` process: a gateway inside a test run leaves the collector be.
+            gc.freeze()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -11,8 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from proxy.app import GatewayApp, build_app
-from proxy.gateway import Gateway
+from proxy.app import build_app
 from proxy.server import Runner, start
 from proxy.settings import Settings
 from proxy.standin import Standin
@@ -33,12 +32,8 @@ class Running:
     """A server started by a fixture: its base URL and app."""
 
     url: str
-    app: GatewayApp
+    app: web.Application
     runner: Runner
-
-    @property
-    def gateway(self) -> Gateway:
-        return self.app.gateway
 
     def route(self, product: object = 1) -> str:
         return self.url + ROUTE.format(product)

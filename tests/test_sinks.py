@@ -1,10 +1,10 @@
-"""Tests for proxy/report.py: the log line, the ring of recent reports, the sinks together."""
+"""Tests for proxy/sinks/ and proxy/report.py: the report, the log line, the ring of recent
+reports, metrics and the webhook, as `build_sinks` wires them."""
 
 from __future__ import annotations
 
 import logging
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,10 +12,12 @@ import orjson
 import pytest
 from aiohttp import web
 
-from proxy.metrics import Metrics
-from proxy.report import ExchangeReport, JsonFormatter, Reporter, configure_logging
+from proxy.report import ExchangeReport, JsonFormatter, configure_logging
+from proxy.settings import Settings
+from proxy.sinks import Sinks, build_sinks
+from proxy.sinks.recent import RecentViolations
+from proxy.sinks.webhook import WebhookSink
 from proxy.violations import Violation, violation
-from proxy.webhook import WebhookAlerter
 
 OPERATION = "create-product-client-type"
 PATH = "/portal-api/products/7/client_types"
@@ -48,6 +50,17 @@ def make_report(
     )
 
 
+def make_sinks(**settings: Any) -> Sinks:
+    return build_sinks(Settings(**settings))
+
+
+def emit(sinks: Sinks, report: ExchangeReport) -> web.Response:
+    """Hand a report to the sinks as the pipeline does, with the response about to go out."""
+    response = web.Response()
+    sinks.emit(report, response)
+    return response
+
+
 @pytest.fixture
 def violation_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """caplog, capturing `portal_proxy.violations` from INFO up."""
@@ -72,11 +85,11 @@ def test_to_json_has_every_field_and_no_query() -> None:
 
 
 def test_clean_exchange_only_counts(violation_log: pytest.LogCaptureFixture) -> None:
-    reporter = Reporter()
-    reporter.record(make_report())
+    sinks = make_sinks()
+    emit(sinks, make_report())
     assert violation_log.records == []
-    assert reporter.recent() == []
-    body, _ = reporter.metrics.render()
+    assert sinks.recent.recent() == []
+    body, _ = sinks.metrics.render()
     assert (
         b'portal_proxy_requests_total{operation="create-product-client-type",'
         b'source="upstream",status="201"} 1.0' in body
@@ -85,8 +98,8 @@ def test_clean_exchange_only_counts(violation_log: pytest.LogCaptureFixture) -> 
 
 
 def test_json_log_line(violation_log: pytest.LogCaptureFixture) -> None:
-    reporter = Reporter(log_format="json")
-    reporter.record(make_report([GRANT_TYPE, UNDOCUMENTED], path=PATH + "?token=s3cret"))
+    sinks = make_sinks(log_format="json")
+    emit(sinks, make_report([GRANT_TYPE, UNDOCUMENTED], path=PATH + "?token=s3cret"))
     [record] = violation_log.records
     line = JsonFormatter().format(record)
     assert "\n" not in line
@@ -108,7 +121,7 @@ def test_json_log_line(violation_log: pytest.LogCaptureFixture) -> None:
 
 
 def test_text_log_line(violation_log: pytest.LogCaptureFixture) -> None:
-    Reporter(log_format="text").record(make_report([GRANT_TYPE]))
+    emit(make_sinks(log_format="text"), make_report([GRANT_TYPE]))
     [record] = violation_log.records
     assert record.getMessage() == (
         f"1 violation in POST {PATH} -> 201 [{OPERATION}] source=upstream request_id=req-1: "
@@ -124,7 +137,7 @@ def test_text_log_line(violation_log: pytest.LogCaptureFixture) -> None:
 def test_log_level_follows_severity(
     violation_log: pytest.LogCaptureFixture, violations: list[Violation], level: int
 ) -> None:
-    Reporter().record(make_report(violations))
+    emit(make_sinks(), make_report(violations))
     assert [record.levelno for record in violation_log.records] == [level]
 
 
@@ -178,10 +191,10 @@ def test_configure_logging_refuses_unknown_format() -> None:
 
 
 def test_recent_newest_first_and_bounded() -> None:
-    reporter = Reporter(recent_size=3)
+    recent = RecentViolations(size=3)
     for n in range(5):
-        reporter.record(make_report([GRANT_TYPE], at=1000.0 + n, request_id=f"r{n}"))
-    assert [item["request_id"] for item in reporter.recent()] == ["r4", "r3", "r2"]
+        recent.emit(make_report([GRANT_TYPE], at=1000.0 + n, request_id=f"r{n}"), web.Response())
+    assert [item["request_id"] for item in recent.recent()] == ["r4", "r3", "r2"]
 
 
 @pytest.mark.parametrize(
@@ -200,42 +213,31 @@ def test_recent_newest_first_and_bounded() -> None:
 def test_recent_filters(
     since: float | None, operation: str | None, limit: int, expected: list[str]
 ) -> None:
-    reporter = Reporter()
+    sinks = make_sinks()
     for n in range(6):
         operation_id = OPERATION if n % 2 == 0 else None
         report = make_report([GRANT_TYPE], at=1000.0 + n, operation_id=operation_id)
         report.request_id = f"r{n}"
-        reporter.record(report)
-    reporter.record(make_report([], at=2000.0, request_id="clean"))
-    found = reporter.recent(since=since, operation=operation, limit=limit)
+        emit(sinks, report)
+    emit(sinks, make_report([], at=2000.0, request_id="clean"))
+    found = sinks.recent.recent(since=since, operation=operation, limit=limit)
     assert [item["request_id"] for item in found] == expected
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [{"log_format": "yaml"}, {"recent_size": 0}],
-)
-def test_reporter_refuses_bad_settings(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="must"):
-        Reporter(**kwargs)
+def test_recent_refuses_an_empty_ring() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        RecentViolations(size=0)
 
 
-def test_reporter_shares_the_webhooks_metrics() -> None:
-    webhook = WebhookAlerter("http://127.0.0.1:9/hook")
-    assert Reporter(webhook=webhook).metrics is webhook.metrics
-    with pytest.raises(ValueError, match="metrics"):
-        Reporter(webhook=webhook, metrics=Metrics())
+def test_the_webhook_counts_in_the_gateways_metrics() -> None:
+    sinks = make_sinks(alert_webhook="http://127.0.0.1:9/hook")
+    webhooks = [sink for sink in sinks.all if isinstance(sink, WebhookSink)]
+    assert len(webhooks) == 1
+    assert webhooks[0].alerter.metrics is sinks.metrics
 
 
-def test_clean_path_is_cheap() -> None:
-    # Loose on purpose (about 1-4 us per call is typical): this catches an accidental log
-    # call or copy on the hot path, not a slow machine.
-    reporter = Reporter()
-    report = make_report()
-    started = time.perf_counter()
-    for _ in range(10_000):
-        reporter.record(report)
-    assert time.perf_counter() - started < 1.0
+def test_no_webhook_sink_without_a_url() -> None:
+    assert not any(isinstance(sink, WebhookSink) for sink in make_sinks().all)
 
 
 async def test_violations_reach_the_webhook() -> None:
@@ -252,14 +254,14 @@ async def test_violations_reach_the_webhook() -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    reporter = Reporter(webhook=WebhookAlerter(f"http://127.0.0.1:{port}/hook", timeout=2.0))
+    sinks = make_sinks(alert_webhook=f"http://127.0.0.1:{port}/hook")
     try:
-        await reporter.start()
-        reporter.record(make_report([GRANT_TYPE]))
-        reporter.record(make_report([GRANT_TYPE]))  # same violation: no second alert
-        await reporter.close()
+        await sinks.start()
+        emit(sinks, make_report([GRANT_TYPE]))
+        emit(sinks, make_report([GRANT_TYPE]))  # same violation: no second alert
+        await sinks.close()
     finally:
         await runner.cleanup()
     assert [item["violation"] for item in received] == [GRANT_TYPE]
-    body, _ = reporter.metrics.render()
+    body, _ = sinks.metrics.render()
     assert b'portal_proxy_alerts_total{outcome="sent"} 1.0' in body

@@ -1,0 +1,150 @@
+"""The one table of modes: a mode is the list of sources that answer its requests.
+
+This module is the only place (with start-up) that compares a mode's name. What a mode
+needs is opened here, in `open_mode`, and closed again by `Opened.close`: its cassettes,
+the upstream session and, in `record`, the cassette writer.
+
+| mode    | sources, in order                                                           |
+|---------|-----------------------------------------------------------------------------|
+| mock    | cassette (if `--cassette`), refuse invalid, mock                            |
+| replay  | cassette, then miss (404) or, with `--on-miss mock`, refuse invalid, mock   |
+| record  | `none`: cassette, miss; `new_episodes`: cassette, upstream + recorder;      |
+|         | `all`: upstream + recorder (`once`: `none` if the cassette exists, else `all`) |
+| proxy   | upstream                                                                    |
+
+`--strict` puts "refuse invalid" in front of the upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from proxy.cassette import Cassette
+from proxy.library import Library, cassette_paths
+from proxy.recorder import Recorder
+from proxy.redact import Redactor
+from proxy.settings import Mode, RecordMode, Settings
+from proxy.sources import Source
+from proxy.sources.cassette import CassetteSource, MissSource
+from proxy.sources.mock import MockSource
+from proxy.sources.refuse import RefuseInvalid
+from proxy.sources.upstream import UpstreamSource
+from proxy.spec import Spec
+from proxy.storage import cassette_path
+from proxy.upstream import Upstream
+
+
+@dataclass
+class Opened:
+    """What a mode opened at start: its sources and the resources they use."""
+
+    library: Library
+    sources: list[Source] = field(default_factory=list)
+    upstream: Upstream | None = None
+    recorder: Recorder | None = None
+    record_mode: RecordMode | None = None  # as it applies to this run (`once` decided)
+
+    @property
+    def forwards(self) -> bool:
+        """True when requests the spec does not describe go upstream (with a Warning)."""
+        return any(isinstance(source, UpstreamSource) for source in self.sources)
+
+    async def close(self) -> None:
+        """Flush the recorder, then close the upstream session."""
+        try:
+            if self.recorder is not None:
+                await self.recorder.close()
+        finally:
+            if self.upstream is not None:
+                await self.upstream.close()
+
+
+@dataclass
+class _Parts:
+    settings: Settings
+    spec: Spec
+    redactor: Redactor
+    pause_gc: bool
+
+    def library(self, paths: list[Path], upstream: Upstream | None = None) -> Library:
+        origin = (upstream.origin, upstream.prefix) if upstream is not None else None
+        return Library.load(
+            self.settings, self.spec, self.redactor, origin, paths, pause_gc=self.pause_gc
+        )
+
+    async def upstream(self) -> Upstream:
+        settings = self.settings
+        assert settings.upstream is not None, "settings.check requires --upstream here"
+        upstream = Upstream(settings.upstream, self.spec.base_path, settings.upstream_timeout)
+        await upstream.start()
+        return upstream
+
+    def strict(self) -> list[Source]:
+        return [RefuseInvalid("gateway")] if self.settings.strict else []
+
+
+async def _mock(parts: _Parts) -> Opened:
+    library = parts.library(cassette_paths(parts.settings, every_in_dir=False))
+    return Opened(library, [CassetteSource(library), RefuseInvalid("mock"), MockSource()])
+
+
+async def _replay(parts: _Parts) -> Opened:
+    library = parts.library(cassette_paths(parts.settings, every_in_dir=True))
+    sources: list[Source] = [CassetteSource(library)]
+    if parts.settings.on_miss == "mock":
+        sources += [RefuseInvalid("mock"), MockSource(shapes=library)]
+    return Opened(library, [*sources, MissSource(library)])
+
+
+async def _record(parts: _Parts) -> Opened:
+    settings = parts.settings
+    path = cassette_path(settings.cassette_dir, settings.cassette or "default")
+    record_mode = settings.record_mode
+    if record_mode == "once":  # VCR.py's meaning: decided once, when the proxy starts
+        record_mode = "none" if path.exists() else "all"
+    upstream = await parts.upstream()
+    library = parts.library([path] if path.exists() else [], upstream)
+    opened = Opened(library, upstream=upstream, record_mode=record_mode)
+    if record_mode == "none":
+        opened.sources = [CassetteSource(library), MissSource(library)]
+        return opened
+    replays_into: Cassette | None = None
+    if record_mode == "new_episodes":
+        if not library.cassettes:
+            library.cassettes.append(Cassette(path.stem, settings.match_on))
+        replays_into = library.cassettes[0]
+    try:
+        opened.recorder = await Recorder.open(path, library, replays_into)
+    except BaseException:
+        await opened.close()
+        raise
+    forward = UpstreamSource(upstream, opened.recorder, strict=settings.strict)
+    replays = [CassetteSource(library)] if replays_into is not None else []
+    opened.sources = [*replays, *parts.strict(), forward]
+    return opened
+
+
+async def _proxy(parts: _Parts) -> Opened:
+    upstream = await parts.upstream()
+    library = parts.library([], upstream)
+    forward = UpstreamSource(upstream, None, strict=parts.settings.strict)
+    return Opened(library, [*parts.strict(), forward], upstream=upstream)
+
+
+MODES: dict[Mode, Callable[[_Parts], Awaitable[Opened]]] = {
+    "mock": _mock,
+    "replay": _replay,
+    "record": _record,
+    "proxy": _proxy,
+}
+
+
+async def open_mode(settings: Settings, spec: Spec, *, pause_gc: bool = False) -> Opened:
+    """Open what `settings.mode` needs and build its sources."""
+    redactor = Redactor.from_security_schemes(
+        spec.document.get("components", {}).get("securitySchemes", {}),
+        extra_headers=settings.filter_header,
+    )
+    return await MODES[settings.mode](_Parts(settings, spec, redactor, pause_gc))

@@ -1,0 +1,73 @@
+"""Sinks: where a finished exchange's report goes.
+
+Every exchange the gateway answers ends in one `ExchangeReport`, handed to each sink in
+`build_sinks`'s list. A sink is one class in one file with an `emit(report, response)`
+method: it is synchronous and never waits on I/O (the webhook queues; the log writes a
+line). Adding a sink is one new file here and one line in `build_sinks`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from aiohttp import web
+
+from proxy.metrics import Metrics
+from proxy.report import ExchangeReport
+from proxy.settings import Settings
+from proxy.sinks.header import ViolationsHeader
+from proxy.sinks.log import ViolationLog
+from proxy.sinks.metrics import MetricsSink
+from proxy.sinks.recent import RecentViolations
+from proxy.sinks.webhook import WebhookSink
+
+
+class Sink(Protocol):
+    """Takes the report of each finished exchange (before its response is sent)."""
+
+    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
+        """Take one exchange's report; `response` is still open for headers."""
+
+
+class Sinks:
+    """The gateway's sinks, in order, and the two that other parts read from."""
+
+    def __init__(self, sinks: list[Sink], metrics: Metrics, recent: RecentViolations) -> None:
+        self.all = sinks
+        self.metrics = metrics
+        self.recent = recent
+        self._emitters = tuple(sink.emit for sink in sinks)
+
+    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
+        """Hand one report to every sink."""
+        for emit in self._emitters:
+            emit(report, response)
+
+    async def start(self) -> None:
+        """Start the sinks that run a task of their own (the webhook's sender)."""
+        for sink in self.all:
+            start = getattr(sink, "start", None)
+            if start is not None:
+                await start()
+
+    async def close(self) -> None:
+        """Stop them again, newest first (the webhook drains, bounded)."""
+        for sink in reversed(self.all):
+            close = getattr(sink, "close", None)
+            if close is not None:
+                await close()
+
+
+def build_sinks(settings: Settings) -> Sinks:
+    """The sinks of one gateway, from its settings: the one list."""
+    metrics = Metrics()
+    recent = RecentViolations()
+    sinks: list[Sink] = [
+        ViolationsHeader(),
+        MetricsSink(metrics),
+        recent,
+        ViolationLog(settings.log_format),
+    ]
+    if settings.alert_webhook:
+        sinks.append(WebhookSink(settings.alert_webhook, settings.alert_window, metrics))
+    return Sinks(sinks, metrics, recent)

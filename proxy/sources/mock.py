@@ -1,0 +1,117 @@
+"""Answers synthesized from the spec: the operation's first documented 2xx, spec-valid.
+
+A `Prefer` header (Prism's convention) picks a documented status (`code=422`) or a named
+example (`example=bad`). With `shapes` (replay's `--on-miss mock`), an answer is shaped by
+the newest recording of the same operation: its body, with the fields that echo the request
+(`ID`) taken from this request. No peer tool generalizes from one recording.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from proxy.exchange import Exchange
+from proxy.library import Library
+from proxy.problems import problem
+from proxy.responses import json_bytes_response, json_response
+from proxy.spec import MediaType
+from proxy.synth import BodyPlan, synthesize
+from proxy.validation import find_media, parse_json
+
+
+class MockSource:
+    """Synthesizes an answer for every operation of the spec; passes other requests."""
+
+    def __init__(self, shapes: Library | None = None) -> None:
+        self.shapes = shapes
+        self._plans: dict[int, BodyPlan] = {}  # mock bodies, worked out once per media type
+
+    async def answer(self, ex: Exchange) -> web.StreamResponse | None:
+        """A spec-valid answer (shaped by a recording when there is one to shape by)."""
+        operation = ex.operation
+        if operation is None:
+            return None
+        if self.shapes is not None:
+            nearest = self.shapes.example_of(operation)
+            if nearest is not None:
+                shape = parse_json(nearest.response.body)
+                value = shape.value if shape.present else None
+                return self.synthesize(ex, status=nearest.response.status, shape=value)
+        prefer = parse_prefer(ex.request.headers.get("Prefer", ""))
+        code = prefer.get("code")
+        status = int(code) if code is not None and code.isdigit() else None
+        return self.synthesize(ex, status=status, example=prefer.get("example"))
+
+    def synthesize(
+        self,
+        ex: Exchange,
+        status: int | None = None,
+        example: str | None = None,
+        shape: Any = None,
+    ) -> web.Response:
+        """A spec-valid response for the operation: its first 2xx unless `status` is given."""
+        operation = ex.operation
+        assert operation is not None
+        chosen = status if status is not None else operation.default_status
+        documented = operation.response_for(chosen)
+        if documented is None:
+            codes = ", ".join(operation.responses)
+            return problem(
+                "bad-request",
+                f"status {chosen} is not documented for {operation.operation_id}; "
+                f"documented: {codes}",
+            )
+        _, media_types = documented
+        ex.source = "mock"
+        if not media_types:
+            response = web.Response(status=chosen)
+            response.headers["X-Portal-Proxy-Source"] = "mock"
+            return response
+        media = find_media(media_types, "application/json") or media_types[0]
+        echo = ex.parsed.value if isinstance(ex.parsed.value, dict) else None
+        if example is not None:
+            if example not in media.examples:
+                known = ", ".join(media.examples) or "none"
+                ex.source = "gateway"
+                return problem(
+                    "bad-request",
+                    f"no example named {example!r} for status {chosen} of "
+                    f"{operation.operation_id}; examples: {known}",
+                )
+            return json_response(chosen, media.examples[example], "mock")
+        if shape is not None:
+            return json_response(chosen, _reshape(shape, echo, media.schema), "mock")
+        # The request body keys the plan's memo; without an echo, every body renders alike.
+        key = ex.body if echo is not None else b""
+        return json_bytes_response(chosen, self._plan(media).encode(echo, key), "mock")
+
+    def _plan(self, media: MediaType) -> BodyPlan:
+        plan = self._plans.get(id(media))
+        if plan is None:
+            plan = self._plans[id(media)] = BodyPlan(media.schema)
+        return plan
+
+
+def parse_prefer(header: str) -> dict[str, str]:
+    """`Prefer: code=422, example=bad` -> {"code": "422", "example": "bad"} (RFC 7240 style)."""
+    preferences: dict[str, str] = {}
+    for part in header.replace(";", ",").split(","):
+        name, _, value = part.strip().partition("=")
+        if name and value:
+            preferences[name.strip().lower()] = value.strip().strip('"')
+    return preferences
+
+
+def _reshape(shape: Any, echo: dict[str, Any] | None, schema: Any) -> Any:
+    """A recorded body with the request's echoed fields taken from this request."""
+    if not isinstance(shape, dict) or not echo:
+        return shape
+    reshaped = dict(shape)
+    template = synthesize(schema, echo=echo)
+    if isinstance(template, dict):
+        for key in echo:
+            if key in reshaped and key in template:
+                reshaped[key] = template[key]
+    return reshaped
