@@ -43,8 +43,8 @@ _REQUESTS: Final[tuple[str, str, Labels]] = (
 )
 _VIOLATIONS: Final[tuple[str, str, Labels]] = (
     "portal_proxy_violations",
-    "Spec violations found, by operation, location (request/response) and code.",
-    ("operation", "location", "code"),
+    "Spec violations found, by operation, location (request/response), code and severity.",
+    ("operation", "location", "code", "severity"),
 )
 _LATENCY: Final[tuple[str, str, Labels]] = (
     "portal_proxy_upstream_latency_seconds",
@@ -141,10 +141,15 @@ class Metrics:
             histogram.observe(upstream_latency)
 
     def count_violations(self, operation_id: str | None, violations: list[Violation]) -> None:
-        """Count each violation of one exchange under its operation, location and code."""
+        """Count each violation of one exchange by operation, location, code and severity.
+
+        `severity` (`Error` or `Warning`) is a label so that an alert can fire on Errors
+        alone: request Warnings are routine in staging, an Error is the portal breaking
+        its contract.
+        """
         operation = operation_label(operation_id)
         for item in violations:
-            labels = (operation, location_label(item), str(item["code"]))
+            labels = (operation, location_label(item), str(item["code"]), item["severity"])
             _series(self._violations, labels, _Count).value += 1
 
     def count_alert(self, outcome: AlertOutcome) -> None:

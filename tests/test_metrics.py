@@ -86,8 +86,26 @@ def test_violations_counted_by_location_head_and_code() -> None:
         ],
     )
     name = "portal_proxy_violations_total"
-    assert value(metrics, name, operation="op", location="response", code="enum") == 2
-    assert value(metrics, name, operation="op", location="request", code="401") == 1
+    labels = {"operation": "op", "severity": "Error"}
+    assert value(metrics, name, location="response", code="enum", **labels) == 2
+    assert value(metrics, name, location="request", code="401", **labels) == 1
+
+
+def test_violations_counted_by_severity() -> None:
+    # An alert on Errors alone needs the severity as a label: same code, two series.
+    metrics = Metrics()
+    metrics.count_violations(
+        "op",
+        [
+            violation(["response"], 404, "undocumented status", "Warning"),
+            violation(["response"], 404, "undocumented status", "Warning"),
+            violation(["response"], 404, "undocumented 2xx status"),
+        ],
+    )
+    name = "portal_proxy_violations_total"
+    where = {"operation": "op", "location": "response", "code": "404"}
+    assert value(metrics, name, severity="Warning", **where) == 2
+    assert value(metrics, name, severity="Error", **where) == 1
 
 
 def test_alert_outcomes_exported_from_the_start() -> None:
@@ -148,8 +166,8 @@ class ClientMetrics:
         )
         self.violations = Counter(
             "portal_proxy_violations",
-            "Spec violations found, by operation, location (request/response) and code.",
-            ["operation", "location", "code"],
+            "Spec violations found, by operation, location (request/response), code and severity.",
+            ["operation", "location", "code", "severity"],
             registry=self.registry,
         )
         self.latency = Histogram(
@@ -195,10 +213,12 @@ def drive(metrics: Metrics) -> ClientMetrics:
         violation(["response", "body", 3], "enum", "x"),
         violation(["request", "header"], 401, "y"),
         violation([], "type", "z"),
+        violation(["request", "body"], 405, "w", "Warning"),
     ]
     metrics.count_violations("op", found)
     for item in found:
-        client.violations.labels("op", location_label(item), str(item["code"])).inc()
+        labels = ("op", location_label(item), str(item["code"]), item["severity"])
+        client.violations.labels(*labels).inc()
     for outcome in ("dropped", "sent", "dropped"):
         metrics.count_alert(outcome)
         client.alerts.labels(outcome).inc()

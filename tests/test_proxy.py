@@ -380,7 +380,7 @@ async def test_sinks_see_every_violating_exchange(
         metrics = await response.text()
     assert (
         'portal_proxy_violations_total{code="enum",location="response",'
-        'operation="create-product-client-type"} 3.0'
+        'operation="create-product-client-type",severity="Error"} 3.0'
     ) in metrics
     assert "portal_proxy_upstream_latency_seconds_count" in metrics
 
