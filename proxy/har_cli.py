@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from proxy.har import HAR_VERSION, HarError, Imported, export_har, import_entries, parse_har
+from proxy.har import HAR_VERSION, HarError, Imported, import_entries, parse_har
+from proxy.har_export import export_har
 from proxy.redact import Redactor
 from proxy.spec import Spec, SpecError, shipped_spec_path
 from proxy.storage import HEADER, CassetteError, cassette_path, encode_interaction, load_cassette
@@ -41,14 +42,7 @@ def add_parsers(sub: Any) -> None:
     imp.add_argument("har", metavar="FILE.har", help="the HAR file to import")
     imp.add_argument("--cassette", metavar="NAME", required=True, help="cassette to write")
     imp.add_argument("--cassette-dir", metavar="DIR", help=f"folder of cassettes {env_dir}")
-    imp.add_argument("--spec", metavar="FILE", help="OpenAPI document [env PORTAL_PROXY_SPEC]")
-    imp.add_argument(
-        "--filter-header",
-        action="append",
-        metavar="NAME",
-        default=[],
-        help="another header to redact (repeatable)",
-    )
+    _add_redaction_options(imp)
     imp.add_argument("--force", action="store_true", help="replace an existing cassette")
     exp = sub.add_parser(
         "export-har",
@@ -58,6 +52,32 @@ def add_parsers(sub: Any) -> None:
     exp.add_argument("cassette", metavar="NAME", help="cassette name, or a .yaml file")
     exp.add_argument("-o", "--output", metavar="FILE.har", required=True, help="'-' for stdout")
     exp.add_argument("--cassette-dir", metavar="DIR", help=f"folder of cassettes {env_dir}")
+    _add_redaction_options(exp)
+
+
+def _add_redaction_options(parser: argparse.ArgumentParser) -> None:
+    """`--spec` (whose securitySchemes name the credentials) and `--filter-header`."""
+    parser.add_argument("--spec", metavar="FILE", help="OpenAPI document [env PORTAL_PROXY_SPEC]")
+    parser.add_argument(
+        "--filter-header",
+        action="append",
+        metavar="NAME",
+        default=[],
+        help="another header to redact (repeatable)",
+    )
+
+
+def _spec_and_redactor(
+    args: argparse.Namespace, parser: argparse.ArgumentParser
+) -> tuple[Spec, Redactor]:
+    """The spec `--spec` names, and the redactor recording would use with it."""
+    spec_path = args.spec or os.environ.get("PORTAL_PROXY_SPEC") or str(shipped_spec_path())
+    try:
+        spec = Spec.load(spec_path)
+    except SpecError as exc:
+        parser.error(f"--spec: {exc}")
+    schemes = spec.document.get("components", {}).get("securitySchemes", {})
+    return spec, Redactor.from_security_schemes(schemes, extra_headers=args.filter_header)
 
 
 def _cassette_dir(args: argparse.Namespace) -> Path:
@@ -66,11 +86,7 @@ def _cassette_dir(args: argparse.Namespace) -> Path:
 
 def run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run `import-har`; returns the exit code."""
-    spec_path = args.spec or os.environ.get("PORTAL_PROXY_SPEC") or str(shipped_spec_path())
-    try:
-        spec = Spec.load(spec_path)
-    except SpecError as exc:
-        parser.error(f"--spec: {exc}")
+    spec, redactor = _spec_and_redactor(args, parser)
     try:
         target = cassette_path(_cassette_dir(args), args.cassette)
     except ValueError as exc:
@@ -83,8 +99,6 @@ def run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         parser.error(f"FILE.har: cannot read {args.har!r}: {exc.strerror}")
     except HarError as exc:
         parser.error(f"FILE.har: {args.har} is not HAR {HAR_VERSION}: {exc}; nothing written")
-    schemes = spec.document.get("components", {}).get("securitySchemes", {})
-    redactor = Redactor.from_security_schemes(schemes, extra_headers=args.filter_header)
     imported = import_entries(entries, spec, redactor)
     if not imported.interactions:
         parser.error(
@@ -145,6 +159,7 @@ def _skipped(imported: Imported, prefix: str = "") -> str:
 
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run `export-har`; returns the exit code."""
+    _, redactor = _spec_and_redactor(args, parser)
     name = Path(args.cassette)
     if name.suffix in (".yaml", ".yml") and name.is_file():
         source = name
@@ -160,7 +175,10 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         parser.error(f"NAME: no cassette {source}")
     except (CassetteError, OSError) as exc:
         parser.error(f"NAME: {exc}")
-    data = orjson.dumps(export_har(interactions, started), option=orjson.OPT_INDENT_2) + b"\n"
+    data = (
+        orjson.dumps(export_har(interactions, started, redactor), option=orjson.OPT_INDENT_2)
+        + b"\n"
+    )
     if args.output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

@@ -21,7 +21,7 @@ from proxy.spec import shipped_spec_path
 from proxy.standin import Scripted, Standin
 from proxy.storage import load_cassette
 from tests.browser import playwright_chromium
-from tests.conftest import ROUTE, every_file_text, parametrize_table
+from tests.conftest import ROUTE, StandinServer, every_file_text, parametrize_table
 
 TOKEN = "browser-token-5f3a"
 COOKIE_SECRET = "cookie-secret-4711"
@@ -462,3 +462,31 @@ def test_a_har_with_nothing_under_the_base_path_writes_nothing(
     assert code == 2
     assert "no entry" in err and "/portal-api" in err
     assert not path.parent.exists()
+
+
+async def test_a_cassette_vcrpy_recorded_exports_as_har(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], standin: StandinServer
+) -> None:
+    path = tmp_path / "vcr.yaml"
+    with vcr.use_cassette(str(path), record_mode="all"):
+        async with (
+            aiohttp.ClientSession() as client,
+            client.post(
+                standin.url + ROUTE.format(7) + "?page=2",
+                data=b'{"ID": 5}',
+                headers={"Authorization": TOKEN, "Content-Type": "application/json"},
+            ) as answer,
+        ):
+            sent = await answer.json()
+    code, _, _ = run_cli(capsys, "export-har", str(path), "-o", str(tmp_path / "vcr.har"))
+    assert code == 0
+    document = orjson.loads((tmp_path / "vcr.har").read_bytes())
+    assert_har_12(document)
+    (har_entry,) = document["log"]["entries"]
+    assert har_entry["request"]["queryString"] == [{"name": "page", "value": "2"}]
+    assert har_entry["request"]["postData"] == {"mimeType": "application/json", "text": '{"ID": 5}'}
+    assert orjson.loads(har_entry["response"]["content"]["text"]) == sent
+    assert har_entry["response"]["content"]["mimeType"].startswith("application/json")
+    # VCR.py kept the token; the HAR, made to be shared, does not.
+    assert TOKEN in path.read_text()
+    assert TOKEN not in (tmp_path / "vcr.har").read_text()
