@@ -103,7 +103,7 @@ def run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if not imported.interactions:
         parser.error(
             f"FILE.har: no entry of {args.har} is under the spec's base path "
-            f"{spec.base_path or '/'} ({_skipped(imported)}); nothing written"
+            f"{spec.base_path or '/'}{_skipped(imported)}; nothing written"
         )
     failed, total = _report(spec, imported)
     try:
@@ -119,7 +119,7 @@ def run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         return 2
     print(
         f"{len(imported.interactions)} interaction(s) written to {target}; "
-        f"{sum(imported.skipped.values())} HAR entries skipped{_skipped(imported, ' ')}; "
+        f"{sum(imported.skipped.values())} HAR entries skipped{_skipped(imported)}; "
         f"{total} violation(s){', errors found' if failed else ''}"
     )
     return 1 if failed else 0
@@ -150,11 +150,10 @@ def _report(spec: Spec, imported: Imported) -> tuple[bool, int]:
     return failed, total
 
 
-def _skipped(imported: Imported, prefix: str = "") -> str:
-    if not imported.skipped:
-        return ""
+def _skipped(imported: Imported) -> str:
+    """` (2 outside /portal-api, 1 CORS preflight)`, or nothing when nothing was skipped."""
     reasons = ", ".join(f"{count} {reason}" for reason, count in imported.skipped.items())
-    return f"{prefix}({reasons})" if prefix else reasons
+    return f" ({reasons})" if reasons else ""
 
 
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
