@@ -16,7 +16,7 @@ from proxy.spec import Spec, SpecError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser: one subcommand per mode, plus `check`."""
+    """The argument parser: one subcommand per mode, plus `check`, `import-har`, `export-har`."""
     parser = argparse.ArgumentParser(
         prog="portal-proxy",
         description="Validating mock, recorder, replayer and proxy for the Tyk Developer "
@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         option = BY_ATTR[name.replace("-", "_")]
         check.add_argument(f"--{name}", metavar=option.metavar, help=option.full_help)
     check.add_argument("--format", choices=("text", "json"), default="text")
+    # Issue 15: HAR import and export (proxy/har_cli.py).
+    from proxy.har_cli import add_parsers
+
+    add_parsers(sub)
     return parser
 
 
@@ -76,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from proxy.check import run_check
 
         return run_check(args, parser)
+    if args.mode in ("import-har", "export-har"):
+        from proxy.har_cli import run_export, run_import
+
+        return (run_import if args.mode == "import-har" else run_export)(args, parser)
     flags = {k: v for k, v in vars(args).items() if k != "mode"}
     try:
         settings = resolve(args.mode, flags)
