@@ -11,8 +11,7 @@ does not pay for them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,22 +19,39 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from proxy.fastcheck import Check, compile_check
-from proxy.memo import Memo
+from proxy.fastcheck import compile_check
+from proxy.operations import (
+    VERDICTS_MAX,
+    CompiledSchema,
+    MediaType,
+    Operation,
+    Parameter,
+    RouteMatch,
+    SecurityScheme,
+)
 from proxy.patterns import make_validator
+from proxy.routes import Routes
+
+__all__ = [
+    "DOCUMENT_URI",
+    "VERDICTS_MAX",
+    "CompiledSchema",
+    "MediaType",
+    "Operation",
+    "Parameter",
+    "RouteMatch",
+    "SecurityScheme",
+    "Spec",
+    "SpecError",
+    "shipped_spec_path",
+]
 
 if TYPE_CHECKING:
-    from jsonschema import ValidationError
-    from jsonschema.protocols import Validator
     from referencing import Registry
 
 #: The URI the loaded document is registered under; schema pointers are relative to it.
 DOCUMENT_URI = "urn:portal-proxy:openapi"
 
-#: Recently matched (method, path) pairs kept; the cache is emptied when it fills.
-_ROUTE_CACHE = 4096
-#: Verdicts kept per operation (response verdicts here, request body verdicts in validation).
-VERDICTS_MAX = 1024
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -60,121 +76,6 @@ def shipped_spec_path() -> Path:
     return package.parent / "schemas" / "client_types.yaml"
 
 
-class CompiledSchema:
-    """A schema ready to check: a fast yes/no where it compiles, jsonschema for the errors.
-
-    The jsonschema validator is built on first use (often never, on a valid-traffic path).
-    """
-
-    __slots__ = ("_fast", "_make", "_validator")
-
-    def __init__(self, make: Callable[[], Validator], fast: Check | None = None) -> None:
-        self._make = make
-        self._validator: Validator | None = None
-        self._fast = fast
-
-    @property
-    def validator(self) -> Validator:
-        """The full jsonschema validator (for messages, and schemas with no fast path)."""
-        if self._validator is None:
-            self._validator = self._make()
-        return self._validator
-
-    def is_valid(self, instance: Any) -> bool:
-        """True when `instance` is valid (the compiled fast path when there is one)."""
-        if self._fast is not None:
-            return self._fast(instance)
-        return bool(self.validator.is_valid(instance))
-
-    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
-        """Every error jsonschema finds (only called once `is_valid` said no)."""
-        return iter(self.validator.iter_errors(instance))
-
-
-@dataclass(frozen=True, slots=True)
-class Parameter:
-    """One path, query, header or cookie parameter of an operation."""
-
-    name: str
-    location: str
-    required: bool
-    schema: Mapping[str, Any]
-    validator: CompiledSchema
-
-
-@dataclass(frozen=True, slots=True)
-class MediaType:
-    """A documented body: media type, its schema's compiled validator, examples."""
-
-    media_type: str
-    schema: Mapping[str, Any] | None
-    validator: CompiledSchema | None
-    examples: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class SecurityScheme:
-    """A credential an operation accepts (an OpenAPI security scheme, resolved)."""
-
-    name: str
-    kind: str  # apiKey, http, oauth2, openIdConnect, mutualTLS
-    location: str  # header, query or cookie
-    param: str  # the header, query parameter or cookie that carries it
-
-
-@dataclass(slots=True)
-class Operation:
-    """One method on one path template, with everything needed to validate it."""
-
-    method: str
-    template: str
-    operation_id: str
-    parameters: tuple[Parameter, ...]
-    request_body: tuple[MediaType, ...]
-    request_body_required: bool
-    responses: dict[str, tuple[MediaType, ...]]
-    # Alternatives: any one requirement satisfied is enough; an empty one means anonymous.
-    security: tuple[tuple[SecurityScheme, ...], ...]
-    # Response verdicts by (status, Content-Type, Content-Encoding, body): see validation.
-    verdicts: Memo[tuple[int, str | None, str | None, bytes], list[Any]] = field(
-        default_factory=lambda: Memo(VERDICTS_MAX), repr=False, compare=False
-    )
-
-    #: The status a mock answers with: the lowest documented 2xx, else the lowest code.
-    default_status: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        codes = sorted(int(c) for c in self.responses if c.isdigit())
-        success = [code for code in codes if 200 <= code < 300]
-        self.default_status = (success or codes or [200])[0]
-
-    def response_for(self, status: int) -> tuple[str, tuple[MediaType, ...]] | None:
-        """The documented response for a status: exact, then `4XX`-style ranges, then default."""
-        for key in (str(status), f"{status // 100}XX", f"{status // 100}xx", "default"):
-            if key in self.responses:
-                return key, self.responses[key]
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class RouteMatch:
-    """What a concrete path resolved to: an operation, or only the allowed methods."""
-
-    operation: Operation | None
-    path_params: dict[str, str]
-    allowed: tuple[str, ...]
-
-
-@dataclass(slots=True)
-class _Route:
-    template: str
-    regex: re.Pattern[str] | None  # None for a template with no parameters
-    names: list[str]
-    literal_segments: int
-    operations: dict[str, Operation] = field(default_factory=dict)
-    allowed: tuple[str, ...] = ()  # the methods of `operations`, upper case
-
-
 class Spec:
     """A loaded, compiled OpenAPI 3.1 document."""
 
@@ -188,11 +89,8 @@ class Spec:
             raise SpecError(f"{source}: expected `openapi: 3.x`, found {version or 'nothing'!r}")
         self.base_path = _base_path(document)
         self._validators: dict[str, CompiledSchema] = {}
-        # Bounded: a scan of many ids must not grow memory.
-        self._routes: Memo[tuple[str, str], RouteMatch] = Memo(_ROUTE_CACHE)
         self.schemes = self._security_schemes()
-        self._literal: dict[str, _Route] = {}
-        self._templated: list[_Route] = []
+        self.routes = Routes()
         self.operations: list[Operation] = []
         self._compile_paths()
 
@@ -229,34 +127,8 @@ class Spec:
         Returns None for a path outside the base path or not in the document. A path that
         exists without the method gives a match with no operation and the allowed methods.
         """
-        key = (method, path)
-        cached = self._routes.get(key)
-        if cached is not None:
-            return cached
-        found = self._match(method, path)
-        if found is not None:
-            self._routes.keep(key, found)
-        return found
-
-    def _match(self, method: str, path: str) -> RouteMatch | None:
         relative = self.relative_path(path)
-        if relative is None:
-            return None
-        route = self._literal.get(relative)
-        params: dict[str, str] = {}
-        if route is None:
-            for candidate in self._templated:
-                assert candidate.regex is not None
-                found = candidate.regex.fullmatch(relative)
-                if found:
-                    route = candidate
-                    values = found.groups()
-                    params = {n: unquote(v) for n, v in zip(candidate.names, values, strict=True)}
-                    break
-        if route is None:
-            return None
-        operation = route.operations.get(method.lower())
-        return RouteMatch(operation, params, route.allowed)
+        return None if relative is None else self.routes.match(method, relative)
 
     def relative_path(self, path: str) -> str | None:
         """The path below the base path (`/portal-api`), or None when it is outside it."""
@@ -358,29 +230,16 @@ class Spec:
         global_security = self.document.get("security")
         for template, item in self.document["paths"].items():
             item = self.resolve(item)
-            route = _Route(
-                template,
-                _template_regex(template),
-                _template_names(template),
-                _literal_count(template),
-            )
             shared = list(item.get("parameters") or [])
             base = f"/paths/{_escape(template)}"
+            operations: dict[str, Operation] = {}
             for method in HTTP_METHODS:
-                if method not in item:
-                    continue
-                op = self._compile_operation(
-                    method, template, item[method], shared, f"{base}/{method}", global_security
-                )
-                route.operations[method] = op
-                self.operations.append(op)
-            route.allowed = tuple(m.upper() for m in route.operations)
-            if route.regex is None:
-                self._literal[template] = route
-            else:
-                self._templated.append(route)
-        # OpenAPI: concrete paths win over templated ones; more literal segments first.
-        self._templated.sort(key=lambda r: -r.literal_segments)
+                if method in item:
+                    operations[method] = self._compile_operation(
+                        method, template, item[method], shared, f"{base}/{method}", global_security
+                    )
+            self.routes.add(template, operations)
+            self.operations.extend(operations.values())
 
     def _compile_operation(
         self,
@@ -515,25 +374,3 @@ def _base_path(document: Mapping[str, Any]) -> str:
     url = str(servers[0].get("url", "")) if servers else ""
     path = urlsplit(url).path if "://" in url else url
     return path.rstrip("/")
-
-
-def _template_regex(template: str) -> re.Pattern[str] | None:
-    if "{" not in template:
-        return None
-    parts = re.split(r"\{([^}/]+)\}", template)
-    pattern = ""
-    for index, part in enumerate(parts):
-        # Even parts are literal text, odd parts parameter names. A parameter matches any
-        # segment, even an empty one, so that `/products//x` is a violation, not a 404.
-        pattern += re.escape(part) if index % 2 == 0 else f"(?P<p{index // 2}>[^/]*)"
-    return re.compile(pattern)
-
-
-def _template_names(template: str) -> list[str]:
-    # Regex group names must be identifiers and OpenAPI parameter names need not be, so
-    # groups are numbered and mapped back to the names here.
-    return re.findall(r"\{([^}/]+)\}", template)
-
-
-def _literal_count(template: str) -> int:
-    return sum(1 for segment in template.split("/") if segment and "{" not in segment)
