@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import urlsplit
+
+from proxy import values
 
 Mode = Literal["mock", "replay", "record", "proxy"]
 RecordMode = Literal["once", "new_episodes", "all", "none"]
@@ -36,74 +37,6 @@ class SettingsError(ValueError):
     """A bad option value; the message names the option and what was expected."""
 
 
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise ValueError(f"expected a port number 0-65535, got {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port {port} is out of range 0-65535")
-    return port
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _size(text: str) -> int:
-    units = {"": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
-    lowered = text.strip().lower()
-    number = lowered.rstrip("kmib")
-    unit = lowered[len(number) :]
-    if unit not in units or not number.isdigit():
-        raise ValueError(f"expected a size in bytes (e.g. 1048576, 512k, 1m), got {text!r}")
-    value = int(number) * units[unit]
-    if value <= 0:
-        raise ValueError("expected a size above zero")
-    return value
-
-
-def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in options:
-            raise ValueError(f"expected one of {', '.join(options)}, got {text!r}")
-        return text
-
-    return parse
-
-
-def _url(text: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http(s) URL such as http://portal:3001, got {text!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"the URL must not have a query or fragment, got {text!r}")
-    return text.rstrip("/")
-
-
-def _list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _bool(text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
-
-
-def _text(text: str) -> str:
-    return text
-
-
 @dataclass(frozen=True, slots=True)
 class Option:
     """One command-line option: `--name`, its parser, help, and the modes that take it."""
@@ -123,7 +56,7 @@ class Option:
         """The default as the help text and the README's table show it (None: no default)."""
         if self.shown is not None:
             return self.shown
-        if self.default is None or self.default is False:
+        if self.default is None or self.default is False or self.default == ():
             return None
         if isinstance(self.default, tuple):
             return ",".join(self.default)
@@ -148,63 +81,71 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("host", _text, "address to listen on", "127.0.0.1"),
-    Option("port", _port, "port to listen on; 0 picks a free one", 3001),
+    Option("host", values.text, "address to listen on", "127.0.0.1"),
+    Option("port", values.port, "port to listen on; 0 picks a free one", 3001),
     Option(
         "spec",
-        _text,
-        "OpenAPI 3.1 document",
+        values.text,
+        "OpenAPI 3.1 document; Tyk's whole portal spec works too",
         metavar="FILE",
-        shown="the shipped client_types spec",
+        shown="schemas/client_types.yaml, shipped",
     ),
-    Option("cassette-dir", _text, "folder of cassettes", "cassettes", metavar="DIR"),
+    Option("cassette-dir", values.text, "folder of cassettes", "cassettes", metavar="DIR"),
     Option(
         "cassette",
-        _text,
-        "cassette name: the file <cassette-dir>/<NAME>.yaml",
+        values.text,
+        "the cassette file <cassette-dir>/<NAME>.yaml",
         metavar="NAME",
-        shown="record: default",
+        shown="default, when recording",
     ),
-    Option("log-format", _choice(LOG_FORMATS), "log lines as text or json", "text"),
+    Option(
+        "log-format",
+        values.choice(LOG_FORMATS),
+        "log lines as `text` or `json` (one JSON object per line)",
+        "text",
+    ),
     Option(
         "upstream",
-        _url,
-        "the portal's origin, e.g. http://portal:3001",
+        values.url,
+        "the portal's origin, e.g. http://portal:3001 (a trailing /portal-api is accepted)",
         modes=("record", "proxy"),
+        shown="required",
         metavar="URL",
     ),
     Option(
         "upstream-timeout",
-        _positive_float,
-        "seconds to wait for the upstream",
+        values.positive_float,
+        "seconds to wait for the upstream; a timeout is a 504, a refused connection a 502",
         30.0,
         modes=("record", "proxy"),
     ),
     Option(
         "record-mode",
-        _choice(RECORD_MODES),
-        "VCR.py record mode: once, new_episodes, all, none",
+        values.choice(RECORD_MODES),
+        "VCR.py's record mode: once, new_episodes, all or none",
         "once",
         modes=("record",),
     ),
     Option(
         "match-on",
-        _list,
-        "VCR.py matchers, comma separated",
+        values.comma_list,
+        "VCR.py matcher names, comma separated: method, scheme, host, port, path, query, "
+        "body (JSON compared as data), raw_body, headers, uri",
         DEFAULT_MATCH_ON,
         modes=("mock", "replay", "record"),
         metavar="M1,M2",
     ),
     Option(
         "on-miss",
-        _choice(ON_MISS),
-        "what a replay miss does: error (404) or mock",
+        values.choice(ON_MISS),
+        "what a replay miss does: `error` (404 problem+json naming the nearest recordings) "
+        "or `mock`",
         "error",
         modes=("replay",),
     ),
     Option(
         "filter-header",
-        _list,
+        values.comma_list,
         "another header to redact in cassettes and logs (repeatable)",
         (),
         modes=("record", "proxy"),
@@ -213,41 +154,43 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "max-body",
-        _size,
-        "largest request body accepted, in bytes",
+        values.size,
+        "largest request body, in bytes (512k, 1m...); larger is a 413 before it is read",
         1024 * 1024,
         shown="1m",
     ),
     Option(
         "admin-token",
-        _text,
-        "require `Authorization: Bearer T` on /__proxy/ endpoints but health",
+        values.text,
+        "require `Authorization: Bearer T` on the /__proxy/ endpoints but health",
         metavar="T",
     ),
     Option(
         "strict",
-        _bool,
-        "refuse invalid requests (422/401) and invalid upstream responses (502)",
+        values.boolean,
+        "refuse invalid requests (401/422, not forwarded) and replace invalid upstream "
+        "responses by a 502",
         False,
         modes=("record", "proxy"),
         flag=True,
     ),
     Option(
         "alert-webhook",
-        _url,
-        "POST each new distinct violation here as JSON (Slack-compatible)",
+        values.url,
+        "POST each new distinct violation here as JSON, with a Slack-compatible `text`",
         metavar="URL",
     ),
     Option(
         "alert-window",
-        _positive_float,
+        values.positive_float,
         "seconds within which a repeated violation alerts once",
         300.0,
     ),
     Option(
         "loop",
-        _choice(LOOPS),
-        "event loop: auto (uvloop when installed, as the `fast` extra does), asyncio, uvloop",
+        values.choice(LOOPS),
+        "event loop: `auto` takes uvloop when installed (the `fast` extra), else asyncio's; "
+        "`asyncio`; `uvloop`",
         "auto",
     ),
 )
