@@ -1,7 +1,7 @@
-"""The gateway's own endpoints under `/__proxy/`: health, violations, metrics, cassettes.
+"""The gateway's own endpoints under `/__proxy/`: health, ready, violations, metrics, cassettes.
 
-They are answered here and never forwarded. With `--admin-token T`, all but `health`
-require `Authorization: Bearer T`; comparison is constant-time. `AdminRoutes` dispatches
+They are answered here and never forwarded. With `--admin-token T`, all but `health` and
+`ready` require `Authorization: Bearer T`; comparison is constant-time. `AdminRoutes` dispatches
 by exact path (GET and HEAD); `proxy.app` hands it every request under `/__proxy`.
 """
 
@@ -82,6 +82,31 @@ def _handlers(gateway: Gateway) -> tuple[dict[str, Handler], Handler]:
             }
         )
 
+    async def ready(request: web.BaseRequest) -> web.StreamResponse:
+        # Only an upstream in use can make us unready: mock and replay (and record that
+        # only replays) are ready once loaded, and nothing answers before that.
+        upstream = gateway.upstream
+        in_use = upstream is not None and not (
+            gateway.settings.mode == "record" and gateway.record_mode == "none"
+        )
+        state = upstream.readiness.state() if upstream is not None and in_use else None
+        if state is not None and not state.ready:
+            return problem(
+                "not-ready",
+                state.reason or "the upstream is failing",
+                upstream=upstream.origin if upstream is not None else None,
+                since=state.since,
+                checked=state.checked,
+            )
+        return _json(
+            {
+                "status": "ready",
+                "mode": gateway.settings.mode,
+                "upstream": upstream.origin if upstream is not None and in_use else None,
+                "checked": state.checked if state is not None else None,
+            }
+        )
+
     async def violations(request: web.BaseRequest) -> web.StreamResponse:
         query = request.query
         try:
@@ -132,6 +157,7 @@ def _handlers(gateway: Gateway) -> tuple[dict[str, Handler], Handler]:
 
     routes = {
         f"{PREFIX}/health": health,
+        f"{PREFIX}/ready": ready,  # issue 14: readiness, no token (like health)
         f"{PREFIX}/violations": guarded(violations),
         f"{PREFIX}/metrics": guarded(metrics),
         f"{PREFIX}/cassettes": guarded(cassettes),

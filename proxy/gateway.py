@@ -19,6 +19,7 @@ from multidict import CIMultiDict
 
 from proxy.cassette import Cassette, Interaction, RecordedRequest, RecordedResponse
 from proxy.exchange import Exchange
+from proxy.failure_log import FailureLog
 from proxy.problems import problem
 from proxy.redact import Redactor
 from proxy.report import Reporter
@@ -57,7 +58,9 @@ class Gateway:
         self.writer: CassetteWriter | None = None
         self.upstream: Upstream | None = None
         if settings.upstream:
-            self.upstream = Upstream(settings.upstream, spec.base_path, settings.upstream_timeout)
+            self.upstream = Upstream.from_settings(settings, spec.base_path)  # issue 14: TLS
+        # issue 14: every upstream failure in the log, rate limited (see forward()).
+        self.failure_log = FailureLog(self.upstream.origin if self.upstream else "")
         self.origin = self.upstream.origin if self.upstream else PLACEHOLDER_ORIGIN
         self.host = self.origin.split("://", 1)[1]
         self.prefix = self.upstream.prefix if self.upstream else ""
@@ -99,6 +102,7 @@ class Gateway:
             self.writer = None
         if self.upstream is not None:
             await self.upstream.close()
+        self.failure_log.close()  # issue 14: log what is still suppressed
         await self.reporter.close()
 
     def record_path(self) -> Path:
@@ -229,8 +233,8 @@ class Gateway:
                 ex.request.method, ex.raw_path_qs, ex.request.headers.items(), ex.body
             )
         except UpstreamError as exc:
-            kind = "upstream-timeout" if exc.kind == "timeout" else "upstream-unreachable"
-            return problem(kind, exc.detail, upstream=self.upstream.origin)
+            self.failure_log.note(exc)  # issue 14: the failure in the log
+            return problem(exc.problem_kind, exc.detail, upstream=self.upstream.origin)
         ex.upstream_latency = answer.latency
         ex.source = "upstream"
         if ex.operation is not None:

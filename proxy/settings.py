@@ -96,6 +96,12 @@ def _text(text: str) -> str:
     return text
 
 
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise ValueError("expected a file name, got an empty value")
+    return Path(text)
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     """One command-line option: `--name`, its parser, help, and the modes that take it."""
@@ -201,6 +207,35 @@ OPTIONS: tuple[Option, ...] = (
         _choice(LOOPS),
         "event loop: auto (uvloop when installed, as the `fast` extra does), asyncio, uvloop",
     ),
+    # -- issue 14: upstream TLS (files are checked in `check`, through `proxy.tls`) ----------
+    Option(
+        "upstream-ca",
+        _path,
+        "PEM file of CA certificates trusted for the upstream, in addition to the system's",
+        ("record", "proxy"),
+        metavar="FILE",
+    ),
+    Option(
+        "upstream-insecure",
+        _bool,
+        "do not verify the upstream's TLS certificate (a warning is logged at start)",
+        ("record", "proxy"),
+        flag=True,
+    ),
+    Option(
+        "upstream-cert",
+        _path,
+        "PEM client certificate presented to the upstream (with --upstream-key)",
+        ("record", "proxy"),
+        metavar="FILE",
+    ),
+    Option(
+        "upstream-key",
+        _path,
+        "PEM private key of --upstream-cert (not encrypted)",
+        ("record", "proxy"),
+        metavar="FILE",
+    ),
 )
 
 
@@ -233,6 +268,14 @@ class Settings:
     alert_webhook: str | None = None
     alert_window: float = 300.0
     loop: str = "auto"
+    # -- issue 14: upstream TLS, and readiness ------------------------------------------------
+    upstream_ca: Path | None = None
+    upstream_insecure: bool = False
+    upstream_cert: Path | None = None
+    upstream_key: Path | None = None
+    #: Seconds between readiness probes of the upstream; no option (operators have no need
+    #: to change it), set by tests that watch readiness change.
+    ready_interval: float = 5.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -292,6 +335,12 @@ def check(settings: Settings) -> None:
         raise SettingsError(
             f"--upstream is required for `{settings.mode}` (e.g. http://portal:3001)"
         )
+    from proxy.tls import TLSConfigError, client_context
+
+    try:
+        client_context(settings)  # issue 14: missing, unreadable or non-PEM files, at start
+    except TLSConfigError as exc:
+        raise SettingsError(str(exc)) from None
     if not settings.spec.is_file():
         raise SettingsError(f"--spec: no such file {str(settings.spec)!r}")
     if settings.cassette is not None:
