@@ -2,12 +2,13 @@
 
 Liveness (`/__proxy/health`) says the process serves; readiness says it is worth sending
 traffic to: not while the upstream fails. Two witnesses feed one verdict, the latest wins:
-every forwarded request (`note_success` / `note_failure`) and a periodic cheap probe, which
-notices an upstream going down or coming back while no traffic flows (a replica taken out of
-rotation gets none, so without the probe it could never come back).
+every forwarded request (`note_success` / `note_failure`) and a cheap probe, which notices an
+upstream going down or coming back while no traffic flows (a replica taken out of rotation
+gets none, so without the probe it could never come back).
 
-With the default 5 s interval and a probe timeout of 2 s, a dead upstream shows within 7 s,
-one that is back within 5 s.
+The probe runs only when traffic has said nothing for `interval` seconds, and every
+`interval` while failing: a busy gateway sends no probes at all. With the default 5 s and a
+probe timeout of 2 s, a dead upstream shows within 7 s, one that is back within 7 s.
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ class Readiness:
         self._failure: str | None = None
         self._since: float | None = None
         self._checked: float | None = None
+        self._heard = time.monotonic()  # when an outcome last came in (start counts as one)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Start probing (the first probe at once, in the background)."""
+        """Start probing in the background (the first probe after `interval` of silence)."""
+        self._heard = time.monotonic()
         if self._probe is not None and self._task is None:
             self._task = asyncio.create_task(self._run(), name="portal-proxy readiness probe")
 
@@ -63,14 +66,14 @@ class Readiness:
 
     def note_success(self) -> None:
         """The upstream answered (any HTTP answer)."""
-        self._checked = time.time()
+        self._heard, self._checked = time.monotonic(), time.time()
         if self._failure is not None:
             log.info("upstream answers again after failing since %.0f", self._since or 0)
             self._failure = self._since = None
 
     def note_failure(self, reason: str) -> None:
         """The upstream gave no answer; `reason` says why (it names the upstream)."""
-        self._checked = time.time()
+        self._heard, self._checked = time.monotonic(), time.time()
         if self._failure is None:
             self._since = self._checked
         self._failure = reason
@@ -84,6 +87,10 @@ class Readiness:
     async def _run(self) -> None:
         assert self._probe is not None
         while True:
+            silent = time.monotonic() - self._heard
+            if self._failure is None and silent < self.interval:
+                await asyncio.sleep(self.interval - silent)  # traffic spoke recently enough
+                continue
             try:
                 await self._probe()
             except asyncio.CancelledError:

@@ -96,10 +96,16 @@ def _text(text: str) -> str:
     return text
 
 
-def _path(text: str) -> Path:
-    if not text.strip():
-        raise ValueError("expected a file name, got an empty value")
-    return Path(text)
+def _pem(what: str) -> Callable[[str], Path]:
+    def parse(text: str) -> Path:
+        if not text.strip():
+            raise ValueError("expected a file name, got an empty value")
+        from proxy.tls import check_pem
+
+        check_pem(Path(text), what)
+        return Path(text)
+
+    return parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +216,7 @@ OPTIONS: tuple[Option, ...] = (
     # -- issue 14: upstream TLS (files are checked in `check`, through `proxy.tls`) ----------
     Option(
         "upstream-ca",
-        _path,
+        _pem("CA certificates"),
         "PEM file of CA certificates trusted for the upstream, in addition to the system's",
         ("record", "proxy"),
         metavar="FILE",
@@ -224,14 +230,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "upstream-cert",
-        _path,
+        _pem("a certificate"),
         "PEM client certificate presented to the upstream (with --upstream-key)",
         ("record", "proxy"),
         metavar="FILE",
     ),
     Option(
         "upstream-key",
-        _path,
+        _pem("a private key"),
         "PEM private key of --upstream-cert (not encrypted)",
         ("record", "proxy"),
         metavar="FILE",

@@ -40,23 +40,37 @@ _VERIFY_CODES: dict[int, str] = {
 _UNTRUSTED = frozenset({2, 18, 19, 20, 21})
 
 
-def _read_pem(option: str, path: Path, what: str) -> None:
-    """Refuse a missing, unreadable or non-PEM file before OpenSSL gives a cryptic error."""
+def check_pem(path: Path, what: str) -> None:
+    """Refuse a missing, unreadable or non-PEM file (`ValueError`, saying which) before
+    OpenSSL gives a cryptic error. `what` is what the file should hold."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise TLSConfigError(f"--{option}: no such file {str(path)!r}") from None
+        raise ValueError(f"no such file {str(path)!r}") from None
     except IsADirectoryError:
-        raise TLSConfigError(f"--{option}: {str(path)!r} is a folder, not a PEM file") from None
+        raise ValueError(f"{str(path)!r} is a folder, not a PEM file") from None
     except OSError as exc:
-        raise TLSConfigError(
-            f"--{option}: cannot read {str(path)!r}: {exc.strerror or exc}"
-        ) from None
+        raise ValueError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
     if b"-----BEGIN " not in data:
-        raise TLSConfigError(
-            f"--{option}: {str(path)!r} is not a PEM file (expected {what} between "
-            "-----BEGIN and -----END lines)"
+        raise ValueError(
+            f"{str(path)!r} is not a PEM file (expected {what} between -----BEGIN and "
+            "-----END lines)"
         )
+
+
+#: What each file option holds, for messages.
+PEM_CONTENT = {
+    "upstream-ca": "CA certificates",
+    "upstream-cert": "a certificate",
+    "upstream-key": "a private key",
+}
+
+
+def _read_pem(option: str, path: Path) -> None:
+    try:
+        check_pem(path, PEM_CONTENT[option])
+    except ValueError as exc:
+        raise TLSConfigError(f"--{option}: {exc}") from None
 
 
 def _no_passphrase() -> NoReturn:
@@ -83,7 +97,7 @@ def client_context(settings: Settings) -> ssl.SSLContext | None:
         )
     context = ssl.create_default_context()  # the system's CAs, hostname checks on
     if ca is not None:
-        _read_pem("upstream-ca", ca, "CA certificates")
+        _read_pem("upstream-ca", ca)
         try:
             context.load_verify_locations(cafile=str(ca))
         except ssl.SSLError as exc:
@@ -92,8 +106,8 @@ def client_context(settings: Settings) -> ssl.SSLContext | None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if cert is not None and key is not None:
-        _read_pem("upstream-cert", cert, "a certificate")
-        _read_pem("upstream-key", key, "a private key")
+        _read_pem("upstream-cert", cert)
+        _read_pem("upstream-key", key)
         try:
             context.load_cert_chain(str(cert), str(key), password=_no_passphrase)
         except ssl.SSLError as exc:
@@ -110,10 +124,14 @@ def find_ssl_error(exc: BaseException) -> ssl.SSLError | None:
     for _ in range(5):  # aiohttp wraps it at most a couple of levels deep
         if seen is None:
             return None
+        # aiohttp's own errors subclass `ssl.SSLError` (without its fields): look inside first.
+        inner = getattr(seen, "certificate_error", None) or getattr(seen, "os_error", None)
+        if isinstance(inner, BaseException) and inner is not seen:
+            seen = inner
+            continue
         if isinstance(seen, ssl.SSLError):
             return seen
-        inner = getattr(seen, "certificate_error", None) or getattr(seen, "os_error", None)
-        seen = inner if isinstance(inner, BaseException) else seen.__cause__
+        seen = seen.__cause__
     return None
 
 
@@ -126,4 +144,8 @@ def describe_failure(error: ssl.SSLError) -> str:
         if code in _UNTRUSTED:
             text += "; trust its CA with --upstream-ca FILE (or skip checks: --upstream-insecure)"
         return text
-    return f"TLS handshake failed: {error.reason or error}"
+    reason = str(error.reason or error)
+    text = f"TLS handshake failed: {reason}"
+    if "CERTIFICATE_REQUIRED" in reason.upper():
+        text += "; the upstream requires a client certificate: --upstream-cert/--upstream-key"
+    return text

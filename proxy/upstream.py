@@ -10,6 +10,8 @@ request-target.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import ssl
 import time
@@ -127,6 +129,12 @@ def env_proxy(origin: str) -> str | None:
     return str(chosen)
 
 
+@functools.cache
+def _default_context() -> ssl.SSLContext:
+    """The context aiohttp would use without TLS options: system CAs, full verification."""
+    return ssl.create_default_context()
+
+
 class Upstream:
     """Forwards requests to one origin over one pooled `ClientSession`.
 
@@ -202,27 +210,35 @@ class Upstream:
             self._session = None
 
     async def probe(self) -> None:
-        """One cheap request (HEAD of the origin); any HTTP answer means it is reachable.
+        """A cheap check that the upstream is there: a TCP connection (and the TLS handshake,
+        for https), closed at once; to the proxy instead when one is in the way.
 
-        Raises `UpstreamError` when no answer comes.
+        No HTTP request is sent: the upstream's handlers never see a probe (a scripted
+        stand-in keeps its script, a real portal's logs stay clean). Raises `UpstreamError`.
         """
-        assert self._session is not None, "Upstream.start() was not awaited"
+        target = self._proxy if self._proxy is not None else URL(self.origin)
+        tls = self._proxy is None and target.scheme == "https"
+        context = (self.ssl_context or _default_context()) if tls else None
         timeout = min(self.timeout, PROBE_TIMEOUT)
         try:
-            async with self._session.head(
-                f"{self.origin}{self.prefix}/",
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-                proxy=self._proxy,
-                proxy_auth=self._proxy_auth,
-            ):
-                pass
+            async with asyncio.timeout(timeout):
+                _, writer = await asyncio.open_connection(
+                    target.host,
+                    target.port,
+                    ssl=context,
+                    server_hostname=target.host if tls else None,
+                )
         except TimeoutError as exc:
             raise UpstreamError(
-                "timeout", f"upstream {self.origin} did not answer a probe within {timeout:g} s"
+                "timeout",
+                f"upstream {self.origin} did not accept a connection within {timeout:g} s",
             ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except OSError as exc:
             raise self._failure(exc) from exc
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            async with asyncio.timeout(timeout):
+                await writer.wait_closed()
 
     def url_for(self, raw_path_qs: str) -> str:
         """The absolute upstream URL for a request's raw path and query."""
@@ -293,7 +309,11 @@ class Upstream:
         reason = str(exc) or type(exc).__name__
         detail = f"upstream {self.origin} could not be reached: {reason}"
         https = self.origin.startswith("https:")
-        if isinstance(exc, aiohttp.ServerDisconnectedError) and https and not self.client_cert:
+        # Connected, then dropped: what a server that wants a client certificate does to us
+        # under TLS 1.3 (its refusal comes after the handshake, often as a bare reset).
+        dropped = isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError)
+        dropped = dropped and not isinstance(exc, aiohttp.ClientConnectorError)
+        if dropped and https and not self.client_cert:
             detail += (
                 " (an https upstream that requires a client certificate closes the "
                 "connection like this: see --upstream-cert)"
