@@ -6,17 +6,24 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
+# Listen on every interface: a CMD replaced without --host still serves outside.
+ENV PORTAL_PROXY_HOST=0.0.0.0 \
+    PORTAL_PROXY_PORT=3001
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY proxy ./proxy
 COPY schemas ./schemas
 COPY cassettes ./cassettes
-RUN pip install '.[fast]' && useradd --create-home --uid 10001 portal && chown -R portal /app
+# /app/cassettes is world-writable (sticky, like /tmp): `docker run --user "$(id -u):$(id -g)"`
+# records into it, and into a bind mount owned by that user, without permission errors.
+RUN pip install '.[fast]' && useradd --create-home --uid 10001 portal \
+    && chown -R portal /app && chmod 1777 /app/cassettes
 USER portal
+VOLUME /app/cassettes
 
 EXPOSE 3001
-# urlopen raises (exit 1) on a refused connection or any non-2xx answer.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:3001/__proxy/health', timeout=2)"]
+# Follows the port: `--port` in CMD, else PORTAL_PROXY_PORT (see proxy/healthcheck.py).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["python", "-m", "proxy.healthcheck"]
 ENTRYPOINT ["portal-proxy"]
-CMD ["mock", "--host", "0.0.0.0", "--port", "3001"]
+CMD ["mock"]

@@ -1,8 +1,8 @@
-"""The gateway's own endpoints under `/__proxy/`: health, violations, metrics, cassettes.
+"""The gateway's own endpoints under `/__proxy/`: health, ready, violations, metrics, cassettes.
 
-They are answered here and never forwarded. With `--admin-token T`, all but `health`
-require `Authorization: Bearer T`; comparison is constant-time. `handle` dispatches by
-exact path (GET and HEAD); `proxy.app` hands it every request under `/__proxy`.
+They are answered here and never forwarded. With `--admin-token T`, all but `health` and
+`ready` require `Authorization: Bearer T`; comparison is constant-time. `handle` dispatches
+by exact path (GET and HEAD); `proxy.app` hands it every request under `/__proxy`.
 """
 
 from __future__ import annotations
@@ -93,6 +93,31 @@ async def _violations(request: web.Request) -> web.StreamResponse:
     return _json({"violations": recent, "count": len(recent)})
 
 
+async def _ready(request: web.Request) -> web.StreamResponse:
+    # Only an upstream in use can make us unready: mock and replay (and record that only
+    # replays) are ready once loaded, and nothing answers before that.
+    app = request.app
+    opened = app[OPENED]
+    upstream = opened.upstream if opened.forwards else None
+    state = upstream.readiness.state() if upstream is not None else None
+    if upstream is not None and state is not None and not state.ready:
+        return problem(
+            "not-ready",
+            state.reason or "the upstream is failing",
+            upstream=upstream.origin,
+            since=state.since,
+            checked=state.checked,
+        )
+    return _json(
+        {
+            "status": "ready",
+            "mode": app[SETTINGS].mode,
+            "upstream": upstream.origin if upstream is not None else None,
+            "checked": state.checked if state is not None else None,
+        }
+    )
+
+
 async def _metrics(request: web.Request) -> web.StreamResponse:
     body, content_type = request.app[SINKS].metrics.render()
     response = web.Response(body=body)
@@ -129,13 +154,14 @@ async def _cassettes(request: web.Request) -> web.StreamResponse:
 async def _unknown(request: web.Request) -> web.StreamResponse:
     return problem(
         "unknown-route",
-        f"no admin endpoint {request.path}; try {PREFIX}/health, {PREFIX}/violations, "
-        f"{PREFIX}/metrics or {PREFIX}/cassettes",
+        f"no admin endpoint {request.path}; try {PREFIX}/health, {PREFIX}/ready, "
+        f"{PREFIX}/violations, {PREFIX}/metrics or {PREFIX}/cassettes",
     )
 
 
 _ROUTES: dict[str, Handler] = {
     f"{PREFIX}/health": _health,
+    f"{PREFIX}/ready": _ready,  # like health, no token: orchestrators probe it
     f"{PREFIX}/violations": _guarded(_violations),
     f"{PREFIX}/metrics": _guarded(_metrics),
     f"{PREFIX}/cassettes": _guarded(_cassettes),

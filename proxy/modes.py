@@ -52,8 +52,12 @@ class Opened:
         return any(isinstance(source, UpstreamSource) for source in self.sources)
 
     async def close(self) -> None:
-        """Flush the recorder, then close the upstream session."""
+        """Close the sources that hold something, flush the recorder, close the upstream."""
         try:
+            for source in self.sources:
+                close = getattr(source, "close", None)
+                if close is not None:
+                    await close()
             if self.recorder is not None:
                 await self.recorder.close()
         finally:
@@ -76,8 +80,7 @@ class _Parts:
 
     async def upstream(self) -> Upstream:
         settings = self.settings
-        assert settings.upstream is not None, "settings.check requires --upstream here"
-        upstream = Upstream(settings.upstream, self.spec.base_path, settings.upstream_timeout)
+        upstream = Upstream.from_settings(settings, self.spec.base_path)
         await upstream.start()
         return upstream
 

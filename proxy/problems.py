@@ -23,6 +23,8 @@ KINDS: dict[str, tuple[int, str]] = {
     "method-not-allowed": (405, "Method not allowed on this route"),
     "upstream-unreachable": (502, "The upstream could not be reached"),
     "upstream-timeout": (504, "The upstream did not answer in time"),
+    "upstream-tls": (502, "TLS with the upstream failed"),
+    "not-ready": (503, "The upstream is failing"),
     "invalid-upstream-response": (502, "The upstream's response violates the spec"),
     "payload-too-large": (413, "Request body too large"),
     "expectation-failed": (417, "Expectation not supported"),

@@ -55,11 +55,25 @@ def request_error(violations: list[Violation], source: str) -> web.Response:
 Prepared = tuple[tuple[tuple[str, str], ...], frozenset[str]]
 
 
+#: The header with the gateway's verdict, and the name an upstream's own one is sent under.
+VERDICT_HEADER = "sl-violations"
+UPSTREAM_VERDICT_HEADER = "upstream-sl-violations"
+
+
 def prepare(headers: Iterable[tuple[str, str]]) -> Prepared:
     """Headers to send on a passthrough (end-to-end, no stale Content-Length) and the names
-    the original really had; worked out once per recorded response."""
+    the original really had; worked out once per recorded response.
+
+    An upstream's `sl-violations` (a Prism in front of the portal) goes out renamed
+    `upstream-sl-violations`: the client's `sl-violations` is only ever our own verdict.
+    (Cassettes keep what the upstream sent; replay renames it here too.)
+    """
     kept = end_to_end(headers)
-    send = tuple((name, value) for name, value in kept if name.lower() != "content-length")
+    send = tuple(
+        (UPSTREAM_VERDICT_HEADER if name.lower() == VERDICT_HEADER else name, value)
+        for name, value in kept
+        if name.lower() != "content-length"
+    )
     return send, frozenset(name.lower() for name, _ in kept)
 
 

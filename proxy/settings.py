@@ -193,6 +193,36 @@ OPTIONS: tuple[Option, ...] = (
         "`asyncio`; `uvloop`",
         "auto",
     ),
+    # -- issue 14: upstream TLS (files are checked in `check`, through `proxy.tls`) ----------
+    Option(
+        "upstream-ca",
+        values.pem("CA certificates"),
+        "PEM file of CA certificates trusted for the upstream, in addition to the system's",
+        modes=("record", "proxy"),
+        metavar="FILE",
+    ),
+    Option(
+        "upstream-insecure",
+        values.boolean,
+        "do not verify the upstream's TLS certificate (a warning is logged at start)",
+        False,
+        modes=("record", "proxy"),
+        flag=True,
+    ),
+    Option(
+        "upstream-cert",
+        values.pem("a certificate"),
+        "PEM client certificate presented to the upstream (with --upstream-key)",
+        modes=("record", "proxy"),
+        metavar="FILE",
+    ),
+    Option(
+        "upstream-key",
+        values.pem("a private key"),
+        "PEM private key of --upstream-cert (not encrypted)",
+        modes=("record", "proxy"),
+        metavar="FILE",
+    ),
 )
 
 #: The options by their `Settings` field name.
@@ -233,6 +263,14 @@ class Settings:
     alert_webhook: str | None = None
     alert_window: float = default("alert_window")
     loop: Loop = default("loop")
+    # -- issue 14: upstream TLS, and readiness ------------------------------------------------
+    upstream_ca: Path | None = None
+    upstream_insecure: bool = default("upstream_insecure")
+    upstream_cert: Path | None = None
+    upstream_key: Path | None = None
+    #: Seconds between readiness probes of the upstream; no option (operators have no need
+    #: to change it), set by tests that watch readiness change.
+    ready_interval: float = 5.0
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -292,6 +330,12 @@ def check(settings: Settings) -> None:
         raise SettingsError(
             f"--upstream is required for `{settings.mode}` (e.g. http://portal:3001)"
         )
+    from proxy.tls import TLSConfigError, client_context
+
+    try:
+        client_context(settings)  # issue 14: missing, unreadable or non-PEM files, at start
+    except TLSConfigError as exc:
+        raise SettingsError(str(exc)) from None
     if not settings.spec.is_file():
         raise SettingsError(f"--spec: no such file {str(settings.spec)!r}")
     if settings.cassette is not None:

@@ -4,6 +4,7 @@ expected (the caller adds the option's name)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -82,3 +83,18 @@ def boolean(text: str) -> bool:
 def text(text: str) -> str:
     """Any text, as given."""
     return text
+
+
+def pem(what: str) -> Callable[[str], Path]:
+    """A parser of a PEM file's name: the file must exist and hold a `what` (certificate,
+    key); `proxy.tls.check_pem` says what is wrong otherwise."""
+
+    def parse(text: str) -> Path:
+        if not text.strip():
+            raise ValueError("expected a file name, got an empty value")
+        from proxy.tls import check_pem
+
+        check_pem(Path(text), what)
+        return Path(text)
+
+    return parse

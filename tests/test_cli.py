@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -134,28 +135,51 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         assert proc.stop() == 0
 
 
+def dockerfile_env(dockerfile: str) -> dict[str, str]:
+    """The `PORTAL_PROXY_*` variables the image's `ENV` instructions set."""
+    return dict(re.findall(r"\b(PORTAL_PROXY_\w+)=(\S+)", dockerfile))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_the_docker_image_command_line(tmp_path: Path) -> None:
-    """Run exactly what the image runs: ENTRYPOINT + CMD, configured by PORTAL_PROXY_*."""
+    """Run exactly what the image runs: ENTRYPOINT + CMD, configured by its ENV, on another
+    port than the default (as `docker run -e PORTAL_PROXY_PORT=...` does), and its
+    HEALTHCHECK, which must follow that port. (No Docker daemon in CI: the same commands.)"""
     dockerfile = (ROOT / "Dockerfile").read_text()
     entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.M).group(1))  # type: ignore[union-attr]
     cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.M).group(1))  # type: ignore[union-attr]
     assert entrypoint == ["portal-proxy"]
-    assert cmd[0] == "mock" and "--host" in cmd and "0.0.0.0" in cmd
+    env = dockerfile_env(dockerfile)
+    # A CMD replaced without --host must still listen on every interface.
+    assert env["PORTAL_PROXY_HOST"] == "0.0.0.0"
+    assert re.search(r"^VOLUME /app/cassettes$", dockerfile, re.M)
     script = str(Path(sys.executable).with_name("portal-proxy"))
-    # The image's CMD binds 0.0.0.0:3001; the test reaches it on loopback. The port comes
-    # from the CMD itself, so a busy 3001 is replaced through the documented variable only
-    # when the CMD does not pin it (it does): run it as written.
-    with running([script, *cmd], cwd=tmp_path) as proc:
-        assert proc.url.endswith(":3001")
-        local = "http://127.0.0.1:3001"
-        assert post(local)[0] == 201
+    port = free_port()
+    env["PORTAL_PROXY_PORT"] = str(port)
+    with running([script, *cmd], cwd=tmp_path, env=env) as proc:
+        assert proc.url == f"http://0.0.0.0:{port}"
+        assert post(f"http://127.0.0.1:{port}")[0] == 201
         healthcheck = re.search(r"^HEALTHCHECK .*CMD (\[.*\])$", dockerfile, re.M)
         assert healthcheck is not None
         probe_cmd = json.loads(healthcheck.group(1))
         assert probe_cmd[0] == "python"
-        probe = subprocess.run([sys.executable, *probe_cmd[1:]], capture_output=True, timeout=15)
+        run_probe = [sys.executable, *probe_cmd[1:]]
+        probe = subprocess.run(
+            run_probe, capture_output=True, timeout=15, env={**os.environ, **env}
+        )
         assert probe.returncode == 0, probe
         assert proc.stop() == 0
+    # Nothing listens any more: unhealthy, saying where it looked.
+    probe = subprocess.run(
+        run_probe, capture_output=True, text=True, timeout=15, env={**os.environ, **env}
+    )
+    assert probe.returncode == 1
+    assert f"port {port}" in probe.stderr
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])

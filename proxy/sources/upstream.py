@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy.exchange import Exchange
+from proxy.failure_log import FailureLog
 from proxy.problems import problem
 from proxy.recorder import Recorder
 from proxy.responses import passthrough
@@ -25,6 +26,8 @@ class UpstreamSource:
         self.upstream = upstream
         self.recorder = recorder
         self.strict = strict
+        # Every failure in the log, at most one line per cause per second.
+        self.failures = FailureLog(upstream.origin)
 
     async def answer(self, ex: Exchange) -> web.StreamResponse | None:
         """Forward `ex`; a failure becomes a 502/504 problem response."""
@@ -45,8 +48,8 @@ class UpstreamSource:
                 request.method, ex.raw_path_qs, request.headers.items(), ex.body
             )
         except UpstreamError as exc:
-            kind = "upstream-timeout" if exc.kind == "timeout" else "upstream-unreachable"
-            return problem(kind, exc.detail, upstream=self.upstream.origin)
+            self.failures.note(exc)
+            return problem(exc.problem_kind, exc.detail, upstream=self.upstream.origin)
         ex.upstream_latency = answer.latency
         ex.source = "upstream"
         checked = len(ex.violations)
@@ -66,3 +69,7 @@ class UpstreamSource:
         return passthrough(
             answer.status, answer.reason, answer.headers.items(), answer.body, "upstream"
         )
+
+    async def close(self) -> None:
+        """Log what the failure log still holds back (how many lines it suppressed)."""
+        self.failures.close()
