@@ -82,7 +82,8 @@ class Gateway:
             if self.record_mode == "once":
                 self.record_mode = "none" if path.exists() else "all"
             if self.record_mode in ("all", "new_episodes"):
-                self.writer = await CassetteWriter.open(path)
+                # Issue 15: the writer redacts all it writes, rewritten old interactions too.
+                self.writer = await CassetteWriter.open(path, redactor=self.redactor)
                 if not self.cassettes:
                     self.cassettes = [Cassette(path.stem, settings.match_on)]
         if not self.upstream and self.cassettes:

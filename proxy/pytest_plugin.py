@@ -52,7 +52,6 @@ UPSTREAM_ENV = "PORTAL_PROXY_UPSTREAM"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0
 
-_NAME_MAX = 200  # what proxy.storage accepts
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -303,9 +302,11 @@ def default_cassette_name(module: str, cls: str | None, test: str) -> str:
     test = re.sub(r"\[(.*)\]$", r".\1", test, flags=re.DOTALL)
     name = ".".join(part for part in (module, cls, test) if part)
     name = _UNSAFE.sub("-", name).lstrip(".") or "test"
-    if len(name) > _NAME_MAX:
+    from proxy.storage import NAME_MAX
+
+    if len(name) > NAME_MAX:  # ASCII after the substitution: characters are bytes
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        name = f"{name[: _NAME_MAX - 13]}-{digest}"
+        name = f"{name[: NAME_MAX - 13]}-{digest}"
     return name
 
 

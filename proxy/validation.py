@@ -8,7 +8,6 @@ for requests; the documented status, media type and body schema for responses.
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
+from proxy.inflate import inflate
 from proxy.memo import Memo
 from proxy.spec import VERDICTS_MAX, CompiledSchema, MediaType, Operation, Parameter
 from proxy.violations import Severity, Violation, violation
@@ -24,8 +24,6 @@ from proxy.violations import Severity, Violation, violation
 if TYPE_CHECKING:
     from jsonschema import ValidationError
 
-#: Bodies are inflated for validation up to this size; a bigger one is reported, not expanded.
-MAX_INFLATED = 16 * 1024 * 1024
 #: Verdicts are kept only for bodies up to this size (a memo must not hold large bodies).
 _VERDICT_BODY_MAX = 16 * 1024
 
@@ -463,7 +461,7 @@ def _validate_response(
         ]
     if not is_json_media(media) or target.validator is None:
         return []
-    plain = decoded_body(headers.get("Content-Encoding"), body)
+    plain = inflate(headers.get("Content-Encoding"), body)
     if plain is None:
         encoding = headers.get("Content-Encoding")
         return [
@@ -484,28 +482,3 @@ def _validate_response(
             )
         ]
     return schema_violations(target.validator, parsed.value, ["response", "body"])
-
-
-def decoded_body(encoding: str | None, body: bytes) -> bytes | None:
-    """Undo gzip/deflate Content-Encoding (bounded); None when it cannot be undone."""
-    coding = (encoding or "identity").strip().lower()
-    if coding in ("identity", ""):
-        return body
-    if coding not in ("gzip", "x-gzip", "deflate"):
-        return None
-    try:
-        if coding == "deflate":
-            try:
-                inflater = zlib.decompressobj()
-                plain = inflater.decompress(body, MAX_INFLATED)
-            except zlib.error:
-                inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send
-                plain = inflater.decompress(body, MAX_INFLATED)
-        else:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            plain = inflater.decompress(body, MAX_INFLATED)
-    except zlib.error:
-        return None
-    if inflater.unconsumed_tail:
-        return None  # larger than we are willing to inflate
-    return plain
