@@ -373,7 +373,7 @@ async def test_load_a_cassette_vcrpy_recorded(aiohttp_server: Any, tmp_path: Pat
         (
             b"interactions:\n- request: {method: GET, uri: u, body: !!set {a}}\n"
             b"  response: {status: {code: 200}}\n",
-            "request body is YAML data that is not JSON",
+            "request body is not text, !!binary or JSON data but set",
         ),
         (b"!!python/object:os.system {}\n", "invalid YAML"),
     ],
