@@ -32,21 +32,17 @@ log = logging.getLogger("proxy.storage")
 
 
 def redacted(redactor: Redactor, interaction: Interaction) -> Interaction:
-    """`interaction` with its secret headers and query parameters replaced."""
+    """`interaction` with its secret headers and query parameters replaced (itself when it
+    has none left: what the gateway records is redacted already)."""
     request, response = interaction.request, interaction.response
+    uri = redactor.uri(request.uri)
+    sent = tuple(redactor.headers(request.headers))
+    got = tuple(redactor.headers(response.headers))
+    if uri == request.uri and sent == request.headers and got == response.headers:
+        return interaction
     return Interaction(
-        RecordedRequest(
-            request.method,
-            redactor.uri(request.uri),
-            tuple(redactor.headers(request.headers)),
-            request.body,
-        ),
-        RecordedResponse(
-            response.status,
-            response.reason,
-            tuple(redactor.headers(response.headers)),
-            response.body,
-        ),
+        RecordedRequest(request.method, uri, sent, request.body),
+        RecordedResponse(response.status, response.reason, got, response.body),
     )
 
 
