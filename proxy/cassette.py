@@ -1,9 +1,9 @@
 """Recorded interactions in memory, found by a hash of the request's match key.
 
 A request's match key is the tuple of its normalized values for the configured matchers
-(VCR.py's names). Finding a recording is one dict lookup, never a scan; the same request
-recorded several times plays back in order, the last one repeating (VCR.py's
-`allow_playback_repeats` behaviour for the final recording).
+(VCR.py's names, `proxy.matchers`). Finding a recording is one dict lookup, never a scan;
+the same request recorded several times plays back in order, the last one repeating
+(VCR.py's `allow_playback_repeats` behaviour for the final recording).
 
 A cassette can hold 100,000 recordings, so per recording only the key is kept: the values
 `nearest` needs for every matcher are indexed on the first miss, not at load.
@@ -12,53 +12,36 @@ A cassette can hold 100,000 recordings, so per recording only the key is kept: t
 from __future__ import annotations
 
 import heapq
-import re
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypedDict
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import Hashable, Iterable, Sequence
+from typing import TypedDict
 
-import orjson
-
+from proxy.matchers import (
+    DEFAULT_MATCH_ON,
+    MATCHER_FUNCTIONS,
+    MATCHERS,
+    canonical_body,
+    path_query,
+    query_pairs,
+)
 from proxy.memo import Memo
-from proxy.redact import REDACTED
-from proxy.upstream import HOP_BY_HOP
+from proxy.recorded import Headers, Interaction, RecordedRequest, RecordedResponse
 
-Headers = tuple[tuple[str, str], ...]
+# Re-exported: the data and matcher names were defined here first.
+__all__ = [
+    "DEFAULT_MATCH_ON",
+    "MATCHERS",
+    "Cassette",
+    "Headers",
+    "Interaction",
+    "MatchKey",
+    "Mismatch",
+    "NearMiss",
+    "RecordedRequest",
+    "RecordedResponse",
+    "canonical_body",
+]
+
 MatchKey = tuple[Hashable, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    """A request as recorded; `uri` is the upstream's absolute URL."""
-
-    method: str
-    uri: str
-    headers: Headers = ()
-    body: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedResponse:
-    """A response as recorded (body already decoded for the cassette)."""
-
-    status: int
-    reason: str
-    headers: Headers = ()
-    body: bytes = b""
-
-
-@dataclass(slots=True)
-class Interaction:
-    """One request and the response it got.
-
-    `checked` caches the spec violations of the recorded response, filled in by the gateway
-    the first time the interaction is played.
-    """
-
-    request: RecordedRequest
-    response: RecordedResponse
-    checked: list[Any] | None = field(default=None, compare=False, repr=False)
 
 
 class Mismatch(TypedDict):
@@ -76,118 +59,6 @@ class NearMiss(TypedDict):
     uri: str
     mismatches: list[Mismatch]
 
-
-# Not part of what a client means by "the same request": connection management, and values
-# the client stack fills in. `host` is covered by the host/port matchers (and is the
-# gateway's own address on an incoming request).
-_IGNORED_HEADERS = HOP_BY_HOP | {"trailers", "date", "content-length", "host"}
-
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _port(request: RecordedRequest) -> int | None:
-    parts = urlsplit(request.uri)
-    try:
-        port = parts.port
-    except ValueError:  # not a number, or out of range: compare as "no port"
-        return None
-    return port if port is not None else _DEFAULT_PORTS.get(parts.scheme)
-
-
-def canonical_body(body: bytes) -> bytes:
-    """The `body` matcher's value: a JSON body re-serialized compact with sorted keys.
-
-    Anything that is not JSON is compared as the raw bytes. A body that is already in the
-    canonical form is returned itself, so a recording's key shares its body's bytes.
-    """
-    if not body:  # most requests: skip building orjson's exception
-        return b""
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return body
-    # A JSON text always re-serializes to JSON, which the raw fallback never is, so the two
-    # kinds of key cannot collide.
-    canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    if canonical == body:
-        return body
-    # orjson's result keeps its whole (4 KB) output buffer: a copy is its exact size, which
-    # matters when 100,000 keys keep one each.
-    return bytes(memoryview(canonical))
-
-
-def _body(request: RecordedRequest) -> bytes:
-    return canonical_body(request.body)
-
-
-# RFC 3986 appendix B: path and query of a URI. One regex match instead of urlsplit, which
-# was most of the time it takes to index a 100,000-interaction cassette.
-_PATH_QUERY = re.compile(r"(?:[^:/?#]+:)?(?://[^/?#]*)?([^?#]*)(?:\?([^#]*))?")
-
-
-def _path_query(uri: str) -> tuple[str, str]:
-    """The `path` matcher's value and the raw query of `uri`."""
-    match = _PATH_QUERY.match(uri)  # never None: every part is optional
-    # As VCR.py: an empty path is "/" (RFC 3986 section 6.2.3).
-    return ((match and match[1]) or "/"), ((match and match[2]) or "")
-
-
-def _path(request: RecordedRequest) -> str:
-    return _path_query(request.uri)[0]
-
-
-def _query(request: RecordedRequest) -> tuple[tuple[str, str], ...]:
-    return _query_pairs(_path_query(request.uri)[1])
-
-
-def _query_pairs(query: str) -> tuple[tuple[str, str], ...]:
-    """The `query` matcher's value: the decoded name-value pairs, sorted."""
-    if not query:
-        return ()
-    if "%" in query or "+" in query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-    else:  # nothing to decode: what parse_qsl returns, at a fraction of its cost
-        pairs = [(n, v) for n, _, v in (p.partition("=") for p in query.split("&") if p)]
-    return tuple(sorted(pairs))
-
-
-def _headers(request: RecordedRequest) -> Headers:
-    # A redacted value stands for a secret we no longer know, so it cannot be compared;
-    # pass incoming requests through the same Redactor so their secrets drop out too.
-    return tuple(
-        sorted(
-            (name.lower(), value.strip())
-            for name, value in request.headers
-            if name.lower() not in _IGNORED_HEADERS and value != REDACTED
-        )
-    )
-
-
-def _uri(request: RecordedRequest) -> str:
-    # As VCR.py: an empty path is "/" (RFC 3986 section 6.2.3).
-    parts = urlsplit(request.uri)
-    return parts._replace(path=parts.path or "/").geturl()
-
-
-_MATCHERS: dict[str, Callable[[RecordedRequest], Hashable]] = {
-    "method": lambda r: r.method,
-    "scheme": lambda r: urlsplit(r.uri).scheme,
-    "host": lambda r: urlsplit(r.uri).hostname,
-    "port": _port,
-    "path": _path,
-    "query": _query,
-    "body": _body,
-    "raw_body": lambda r: r.body,
-    "headers": _headers,
-    "uri": _uri,
-}
-
-#: Method, path, query and the JSON body compared as data.
-DEFAULT_MATCH_ON: tuple[str, ...] = ("method", "path", "query", "body")
-
-#: Matcher names, as VCR.py spells them.
-MATCHERS: tuple[str, ...] = tuple(_MATCHERS)
 
 # Secondary indexes for `nearest`: always by method and path, whatever is matched on, so a
 # miss on e.g. `uri` still finds recordings of the same endpoint.
@@ -242,7 +113,7 @@ class Cassette:
         match_on: Sequence[str] = DEFAULT_MATCH_ON,
         interactions: Iterable[Interaction] = (),
     ) -> None:
-        unknown = [m for m in match_on if m not in _MATCHERS]
+        unknown = [m for m in match_on if m not in MATCHER_FUNCTIONS]
         if unknown:
             raise ValueError(
                 f"unknown matcher {', '.join(map(repr, unknown))}; "
@@ -307,7 +178,7 @@ class Cassette:
         those sharing the rarest of the request's matcher values (and its method or path)
         come first, so the likely culprits are among them.
         """
-        values = {name: _MATCHERS[name](request) for name in self._names}
+        values = {name: MATCHER_FUNCTIONS[name](request) for name in self._names}
         key = tuple(values[name] for name in self.match_on)
         if self._by_value is None:
             self._by_value = {name: {} for name in self._names}
@@ -343,11 +214,13 @@ class Cassette:
 
     def _key_of(self, request: RecordedRequest) -> MatchKey:
         if self._default:  # the same values, with one split of the URI for path and query
-            path, query = _path_query(request.uri)
-            return (request.method, path, _query_pairs(query), self._canonical_body(request.body))
+            path, query = path_query(request.uri)
+            return (request.method, path, query_pairs(query), self._canonical_body(request.body))
         return tuple(
             [
-                self._canonical_body(request.body) if name == "body" else _MATCHERS[name](request)
+                self._canonical_body(request.body)
+                if name == "body"
+                else MATCHER_FUNCTIONS[name](request)
                 for name in self.match_on
             ]
         )
@@ -370,7 +243,7 @@ class Cassette:
         values: dict[str, Hashable] = dict(zip(self.match_on, key, strict=True))
         for name in _HINTS:
             if name not in values:
-                values[name] = _MATCHERS[name](first.request)
+                values[name] = MATCHER_FUNCTIONS[name](first.request)
         for name, value in values.items():
             by_value[name].setdefault(value, []).append(key)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from proxy.patterns import ecma_regex
@@ -62,7 +63,8 @@ _TYPES: dict[str, Check] = {
     "string": lambda v: isinstance(v, str),
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    # Decimal: a JSON number beyond a double (proxy.validation.parse_json).
+    "number": lambda v: isinstance(v, int | float | Decimal) and not isinstance(v, bool),
     "integer": _is_int,
 }
 

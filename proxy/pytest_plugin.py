@@ -6,7 +6,9 @@ Installing the package registers it (the `pytest11` entry point `portal_proxy`).
   returns a `PortalProxy` (`.url`, `.violations`, `.plays`, `.cassette_path`); the gateways
   are closed in reverse order at teardown, flushing what they recorded;
 - a cassette per test, `<test dir>/cassettes/<module>.<test>.yaml` (fixtures
-  `portal_cassette_dir` and `portal_cassette_name`, marker `portal_cassette("name")`);
+  `portal_cassette_dir` and `portal_cassette_name`, marker `portal_cassette("name")`), or
+  pytest-recording's `cassettes/<module>/<test>.yaml` with `--portal-cassette-layout
+  pytest-recording` (ini `portal_cassette_layout`; see `proxy.layouts`);
 - `--portal-record-mode` (default `none`: replay only, so CI needs no network) and
   `--portal-upstream URL` (or `PORTAL_PROXY_UPSTREAM`), so re-recording a suite is one command;
 - `--portal-strict` / `@pytest.mark.portal_strict`: a test whose exchanges had Error
@@ -24,9 +26,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import os
-import re
 import shlex
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import pytest
 
+from proxy.layouts import LAYOUTS, Layout, cassette_dir, cassette_name, flat_name
 from proxy.settings import (
     OPTIONS,
     RECORD_MODES,
@@ -60,9 +61,6 @@ UPSTREAM_ENV = "PORTAL_PROXY_UPSTREAM"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0
 
-_NAME_MAX = 200  # what proxy.storage accepts
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
 
 @dataclass(frozen=True, slots=True)
 class _Options:
@@ -71,6 +69,7 @@ class _Options:
     record_mode: str
     upstream: str | None
     strict: bool
+    layout: Layout
 
 
 _OPTIONS = pytest.StashKey[_Options]()
@@ -102,6 +101,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="fail every test whose portal exchanges had spec violations of severity Error",
     )
+    # Issue 15: pytest-recording's layout, so a suite migrating from it keeps its files.
+    layouts = ", ".join(LAYOUTS)
+    group.addoption(
+        "--portal-cassette-layout",
+        choices=LAYOUTS,
+        default=None,
+        help=f"where test cassettes live: {layouts} (default: the ini option "
+        "portal_cassette_layout, else flat: cassettes/<module>.<test>.yaml; pytest-recording: "
+        "cassettes/<module>/<test>.yaml with pytest-recording's names)",
+    )
+    parser.addini(
+        "portal_cassette_layout",
+        f"where the portal_proxy fixture keeps test cassettes: {layouts}",
+        default=LAYOUTS[0],
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -126,10 +140,16 @@ def pytest_configure(config: pytest.Config) -> None:
             upstream = parse_url(upstream)
         except ValueError as exc:
             raise pytest.UsageError(f"{origin}: {exc}") from None
+    layout = config.getoption("portal_cassette_layout") or config.getini("portal_cassette_layout")
+    if layout not in LAYOUTS:
+        raise pytest.UsageError(
+            f"portal_cassette_layout: {layout!r} is not a layout; choose from {', '.join(LAYOUTS)}"
+        )
     config.stash[_OPTIONS] = _Options(
         record_mode=config.getoption("portal_record_mode"),
         upstream=upstream,
         strict=bool(config.getoption("portal_strict")),
+        layout=cast(Layout, layout),
     )
 
 
@@ -302,29 +322,25 @@ class PortalProxyFactory(Protocol):
 
 
 def default_cassette_name(module: str, cls: str | None, test: str) -> str:
-    """`<module>.<Class>.<test>` as a plain cassette name, as pytest-recording names them.
+    """`<module>.<Class>.<test>` as a plain cassette name (the `flat` layout's names).
 
     A parametrized test's id follows a dot (`test_x[1-a]` -> `test_x.1-a`); other characters
     a cassette name cannot hold become `-`; an overlong name is cut and given a hash.
     """
-    test = re.sub(r"\[(.*)\]$", r".\1", test, flags=re.DOTALL)
-    name = ".".join(part for part in (module, cls, test) if part)
-    name = _UNSAFE.sub("-", name).lstrip(".") or "test"
-    if len(name) > _NAME_MAX:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-        name = f"{name[: _NAME_MAX - 13]}-{digest}"
-    return name
+    return flat_name(module, cls, test)
 
 
 @pytest.fixture
 def portal_cassette_dir(request: pytest.FixtureRequest) -> Path:
-    """Where the test's cassettes live: `cassettes/` beside the test file (override freely)."""
-    return request.path.parent / "cassettes"
+    """Where the test's cassettes live: `cassettes/` beside the test file, or in the
+    `pytest-recording` layout `cassettes/<module>/` (override freely)."""
+    return cassette_dir(request.config.stash[_OPTIONS].layout, request.path)
 
 
 @pytest.fixture
 def portal_cassette_name(request: pytest.FixtureRequest) -> str:
-    """The test's cassette: the `portal_cassette` marker's name, else `<module>.<test>`."""
+    """The test's cassette: the `portal_cassette` marker's name, else the layout's name
+    (`<module>.<test>`, or pytest-recording's `<test>` in its layout)."""
     marker = request.node.get_closest_marker("portal_cassette")
     if marker is not None:
         if len(marker.args) != 1 or not isinstance(marker.args[0], str):
@@ -334,8 +350,14 @@ def portal_cassette_name(request: pytest.FixtureRequest) -> str:
                 pytrace=False,
             )
         return str(marker.args[0])
+    layout = request.config.stash[_OPTIONS].layout
+    if layout == "pytest-recording":
+        # pytest-recording's own marker names the cassette the same way there.
+        recording = request.node.get_closest_marker("default_cassette")
+        if recording is not None and recording.args:
+            return str(recording.args[0])
     cls = request.cls.__name__ if request.cls is not None else None
-    return default_cassette_name(request.path.stem, cls, request.node.name)
+    return cassette_name(layout, request.path.stem, cls, request.node.name)
 
 
 @pytest.fixture

@@ -31,7 +31,8 @@ class Recorder:
     @classmethod
     async def open(cls, path: Path, library: Library, replays_into: Cassette | None) -> Recorder:
         """Lock the cassette at `path` and open it for appending."""
-        return cls(await CassetteWriter.open(path), library, replays_into)
+        writer = await CassetteWriter.open(path, redactor=library.redactor)
+        return cls(writer, library, replays_into)
 
     @property
     def path(self) -> Path:

@@ -325,7 +325,10 @@ def check(settings: Settings) -> None:
     if settings.loop not in LOOPS:
         raise SettingsError(f"--loop: expected one of {', '.join(LOOPS)}, got {settings.loop!r}")
     if settings.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
-        raise SettingsError("--loop: uvloop is not installed; pip install 'portal-proxy[fast]'")
+        raise SettingsError(
+            "--loop: uvloop is not installed; pip install uvloop, or install portal-proxy "
+            "with its extra: pip install 'portal-proxy[fast] @ git+<repository URL>'"
+        )
     if settings.mode in ("record", "proxy") and not settings.upstream:
         raise SettingsError(
             f"--upstream is required for `{settings.mode}` (e.g. http://portal:3001)"

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from proxy import yamlload
 from proxy.fastcheck import compile_check
 from proxy.operations import (
     VERDICTS_MAX,
@@ -103,8 +104,7 @@ class Spec:
         except OSError as exc:
             raise SpecError(f"cannot read spec file {str(path)!r}: {exc.strerror}") from exc
         try:
-            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-            document = yaml.load(text, Loader=loader)
+            document = yamlload.load(text)
         except yaml.YAMLError as exc:
             raise SpecError(f"spec file {str(path)!r} is not valid YAML/JSON: {exc}") from exc
         return cls(document, source=str(path))

@@ -8,15 +8,17 @@ for requests; the documented status, media type and body schema for responses.
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
+from proxy.inflate import inflate
 from proxy.memo import Memo
 from proxy.spec import VERDICTS_MAX, CompiledSchema, MediaType, Operation, Parameter
 from proxy.violations import Severity, Violation, location_text, violation
@@ -24,8 +26,6 @@ from proxy.violations import Severity, Violation, location_text, violation
 if TYPE_CHECKING:
     from jsonschema import ValidationError
 
-#: Bodies are inflated for validation up to this size; a bigger one is reported, not expanded.
-MAX_INFLATED = 16 * 1024 * 1024
 #: Verdicts are kept only for bodies up to this size (a memo must not hold large bodies).
 _VERDICT_BODY_MAX = 16 * 1024
 
@@ -34,10 +34,14 @@ _NO_BODY = object()
 
 @dataclass(frozen=True, slots=True)
 class ParsedBody:
-    """A body as the gateway understood it: JSON value, or the reason it is not one."""
+    """A body as the gateway understood it: JSON value, or the reason it is not one.
+
+    `duplicate`: the first object key the document repeats (the value is the last one's).
+    """
 
     value: Any = _NO_BODY
     error: str | None = None
+    duplicate: str | None = None
 
     @property
     def present(self) -> bool:
@@ -46,29 +50,60 @@ class ParsedBody:
 
 
 def parse_json(raw: bytes) -> ParsedBody:
-    """Parse a JSON document strictly; the error says what is wrong, never raises.
+    """Parse a JSON document (RFC 8259); the error says what is wrong, never raises.
 
-    Duplicate object keys are refused: parsers disagree on which one wins (orjson and Go
-    keep the last), so a body that says two things is not accepted as either.
+    A repeated object key keeps its last value, as Go's `encoding/json` (the portal) and
+    orjson do, and is named in `duplicate` so that it can be reported. Numbers are numbers
+    whatever their size: orjson refuses integers beyond 64 bits and numbers beyond a double's
+    range (`1E400`), which JSON allows, so those documents take the slower stdlib path.
     """
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         reason = str(exc)
     else:
-        duplicate = _duplicate_key(raw, value)
-        if duplicate is not None:
-            return ParsedBody(error=f"duplicate object key {duplicate!r}")
-        return ParsedBody(value)
-    # orjson refuses integers beyond 64 bits, which JSON allows: try the stdlib for those.
-    if "exceeds 64-bit range" in reason or "Integer" in reason:
+        return ParsedBody(value, duplicate=_duplicate_key(raw, value))
+    if "64-bit range" in reason or "Integer" in reason or "infinity" in reason:
         try:
-            return ParsedBody(json.loads(raw))
+            return _parse_exact(raw)
         except (ValueError, RecursionError) as exc:
             reason = str(exc) or type(exc).__name__
     if "recursion" in reason.lower():
         reason = "JSON nested too deeply"
     return ParsedBody(error=reason)
+
+
+def _parse_exact(raw: bytes) -> ParsedBody:
+    """The stdlib's parse, keeping numbers beyond a double exact; raises `ValueError`."""
+    found: list[str] = []
+    value = json.loads(raw, parse_float=_exact_number, object_pairs_hook=_last_wins(found))
+    return ParsedBody(value, duplicate=found[0] if found else None)
+
+
+def _exact_number(text: str) -> float | int | Decimal:
+    """A JSON number with a fraction or exponent: a float when a double holds it, else
+    exact: an `int` (`1E400`), or a `Decimal` when it has a fraction."""
+    number = float(text)
+    if math.isfinite(number):
+        return number
+    exact = Decimal(text)
+    return int(exact) if exact == exact.to_integral_value() else exact
+
+
+def _last_wins(found: list[str]) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """An `object_pairs_hook` that notes the first repeated key in `found`."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        if not found:
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    found.append(key)
+                    break
+                seen.add(key)
+        return dict(items)
+
+    return pairs
 
 
 def _count_keys(value: Any) -> int:
@@ -89,17 +124,8 @@ def _duplicate_key(raw: bytes, value: Any) -> str | None:
     if raw.count(b'":') == _count_keys(value):
         return None
     found: list[str] = []
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: set[str] = set()
-        for key, _ in items:
-            if key in seen and not found:
-                found.append(key)
-            seen.add(key)
-        return dict(items)
-
     try:
-        json.loads(raw, object_pairs_hook=pairs)
+        json.loads(raw, object_pairs_hook=_last_wins(found))
     except (ValueError, RecursionError):
         return None
     return found[0] if found else None
@@ -378,9 +404,12 @@ def _json_body(
     if parsed.error is not None:
         message = f"request body is not valid JSON ({parsed.error})"
         return (violation(["request", "body"], "contentMediaType", message),), parsed
-    if validator is None:
-        return (), parsed
-    return tuple(schema_violations(validator, parsed.value, ["request", "body"])), parsed
+    found = (
+        schema_violations(validator, parsed.value, ["request", "body"])
+        if validator is not None
+        else []
+    )
+    return (*duplicate_warning(parsed, "request"), *found), parsed
 
 
 # -- responses --------------------------------------------------------------------------------
@@ -461,7 +490,7 @@ def _validate_response(
         ]
     if not is_json_media(media) or target.validator is None:
         return []
-    plain = decoded_body(headers.get("Content-Encoding"), body)
+    plain = inflate(headers.get("Content-Encoding"), body)
     if plain is None:
         encoding = headers.get("Content-Encoding")
         return [
@@ -481,29 +510,20 @@ def _validate_response(
                 f"response body is not valid JSON ({parsed.error}); expected {media}",
             )
         ]
-    return schema_violations(target.validator, parsed.value, ["response", "body"])
+    found = schema_violations(target.validator, parsed.value, ["response", "body"])
+    return [*duplicate_warning(parsed, "response"), *found]
 
 
-def decoded_body(encoding: str | None, body: bytes) -> bytes | None:
-    """Undo gzip/deflate Content-Encoding (bounded); None when it cannot be undone."""
-    coding = (encoding or "identity").strip().lower()
-    if coding in ("identity", ""):
-        return body
-    if coding not in ("gzip", "x-gzip", "deflate"):
-        return None
-    try:
-        if coding == "deflate":
-            try:
-                inflater = zlib.decompressobj()
-                plain = inflater.decompress(body, MAX_INFLATED)
-            except zlib.error:
-                inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, as some servers send
-                plain = inflater.decompress(body, MAX_INFLATED)
-        else:
-            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            plain = inflater.decompress(body, MAX_INFLATED)
-    except zlib.error:
-        return None
-    if inflater.unconsumed_tail:
-        return None  # larger than we are willing to inflate
-    return plain
+def duplicate_warning(parsed: ParsedBody, where: str) -> list[Violation]:
+    """A Warning naming the key a JSON body repeats (readers may keep either value)."""
+    if parsed.duplicate is None:
+        return []
+    return [
+        violation(
+            [where, "body"],
+            "duplicateKey",
+            f"{where} body repeats the object key {parsed.duplicate!r}; the last value is "
+            "used (as Go's encoding/json does), other JSON readers may keep the first",
+            "Warning",
+        )
+    ]

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from proxy.pytest_plugin import PortalProxyFactory, default_cassette_name
 from proxy.standin import Standin
+from proxy.storage import NAME_MAX
 from tests.conftest import TOKEN_HEADERS
 
 pytest_plugins = ["pytester"]
@@ -124,7 +125,7 @@ def test_default_cassette_name(module_name: str, cls: str | None, test: str, exp
 def test_overlong_cassette_name_is_cut_and_stays_distinct() -> None:
     first = default_cassette_name("test_api", None, f"test_x[{'a' * 300}]")
     second = default_cassette_name("test_api", None, f"test_x[{'a' * 299}b]")
-    assert len(first) == len(second) == 200
+    assert len(first) == len(second) == NAME_MAX
     assert first != second
 
 

@@ -26,7 +26,7 @@ from vcr.request import Request as VcrRequest
 from vcr.serialize import deserialize, serialize
 from vcr.serializers import yamlserializer
 
-from proxy import storage
+from proxy import inflate
 from proxy.cassette import Interaction, RecordedRequest, RecordedResponse
 from proxy.storage import (
     HEADER,
@@ -39,8 +39,10 @@ from proxy.storage import (
     interaction_from_dict,
     interaction_to_dict,
     load_cassette,
+    loading,
     validate_cassette_name,
 )
+from proxy.storage.lock import lock_path
 
 
 def closed_port() -> int:
@@ -87,7 +89,15 @@ def vcr_load(data: bytes) -> tuple[list[VcrRequest], list[dict[str, Any]]]:
 # -- names ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["client_types", "portal-v2.smoke", "a", "X_1", "9", "a..b"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        *("client_types", "portal-v2.smoke", "a", "X_1", "9", "a..b"),
+        # Any file name: pytest-recording's parametrized and overlong names, hidden files.
+        *("test_param[31]", "TestX.test_y[a b-1]", "x" * 200 + "...0123abcd", ".hidden", "-f"),
+        "é" * 125,
+    ],
+)
 def test_valid_cassette_names(name: str) -> None:
     assert validate_cassette_name(name) == name
     assert cassette_path(Path("/c"), name) == Path(f"/c/{name}.yaml")
@@ -101,12 +111,10 @@ def test_valid_cassette_names(name: str) -> None:
         ("/etc/passwd", "path separator"),
         ("a/b", "path separator"),
         ("a\\b", "path separator"),
-        (".hidden", "starts with '.'"),
-        ("..", "starts with '.'"),
+        ("..", "it is '..'"),
         ("a\0b", "NUL"),
-        ("a b", "characters other than"),
-        ("-flag", "characters other than"),
-        ("x" * 201, "longer than 200"),
+        ("x" * 251, "longer than 250 bytes"),
+        ("é" * 126, "longer than 250 bytes"),
     ],
 )
 def test_invalid_cassette_names(name: str, problem: str) -> None:
@@ -176,11 +184,11 @@ def test_decode_for_cassette_leaves_what_it_cannot_decode(
 def test_decode_for_cassette_refuses_to_inflate_past_the_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(storage, "MAX_DECODED_BODY", len(JSON) - 1)
+    monkeypatch.setattr(inflate, "MAX_INFLATED", len(JSON) - 1)
     headers = (("Content-Encoding", "gzip"),)
     body = gzip.compress(JSON)
     assert decode_for_cassette(headers, body) == (headers, body)
-    monkeypatch.setattr(storage, "MAX_DECODED_BODY", len(JSON))
+    monkeypatch.setattr(inflate, "MAX_INFLATED", len(JSON))
     assert decode_for_cassette(headers, body) == ((), JSON)
 
 
@@ -363,9 +371,9 @@ async def test_load_a_cassette_vcrpy_recorded(aiohttp_server: Any, tmp_path: Pat
             "request headers is not a mapping",
         ),
         (
-            b"interactions:\n- request: {method: GET, uri: u, body: 3}\n"
+            b"interactions:\n- request: {method: GET, uri: u, body: !!set {a}}\n"
             b"  response: {status: {code: 200}}\n",
-            "request body is not text or !!binary but int",
+            "request body is not text, !!binary or JSON data but set",
         ),
         (b"!!python/object:os.system {}\n", "invalid YAML"),
     ],
@@ -408,7 +416,7 @@ def test_loading_in_chunks_loads_the_same(
     data = HEADER + b"".join(lines)
     path = tmp_path / "c.yaml"
     path.write_bytes(data)
-    monkeypatch.setattr(storage, "_CHUNK", chunk)
+    monkeypatch.setattr(loading, "_CHUNK", chunk)
     assert load_cassette(path) == items
     path.write_bytes(data + encode_interaction(make(12))[:40])
     assert load_cassette(path) == items
@@ -612,7 +620,8 @@ async def test_a_second_recorder_is_refused(tmp_path: Path) -> None:
         await first.close()
     second = await CassetteWriter.open(path)  # released on close
     await second.close()
-    assert path.with_name(".c.yaml.lock").exists()
+    assert os.listdir(tmp_path) == []  # the lock is not in the user's tree
+    assert lock_path(path).exists()
 
 
 async def test_a_vcrpy_file_is_rewritten_once_then_appended(tmp_path: Path) -> None:
@@ -632,7 +641,7 @@ async def test_a_vcrpy_file_is_rewritten_once_then_appended(tmp_path: Path) -> N
     await writer.close()
     assert load_cassette(path) == [*old, make(2), make(3)]
     assert len(vcr_load(path.read_bytes())[0]) == 4
-    assert sorted(os.listdir(tmp_path)) == [".c.yaml.lock", "c.yaml"]  # no temporary left
+    assert os.listdir(tmp_path) == ["c.yaml"]  # no temporary, no lock file left
 
 
 async def test_a_truncated_tail_is_repaired_before_appending(tmp_path: Path) -> None:
@@ -661,7 +670,7 @@ async def test_a_broken_file_is_not_overwritten(tmp_path: Path) -> None:
     with pytest.raises(CassetteError, match="invalid YAML"):
         await CassetteWriter.open(path)
     assert path.read_bytes() == b"not: [a cassette"
-    with path.with_name(".c.yaml.lock").open("rb") as lock:  # released after the failure
+    with lock_path(path).open("rb") as lock:  # released after the failure
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
