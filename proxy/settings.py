@@ -104,6 +104,12 @@ def _text(text: str) -> str:
     return text
 
 
+def _count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise ValueError(f"expected a whole number of 0 or more, got {text!r}")
+    return int(text)
+
+
 @dataclass(frozen=True, slots=True)
 class Option:
     """One command-line option: `--name`, its parser, help, and the modes that take it."""
@@ -250,6 +256,14 @@ OPTIONS: tuple[Option, ...] = (
         "event loop: auto (uvloop when installed, as the `fast` extra does), asyncio, uvloop",
         "auto",
     ),
+    # Issue 16: the violations page keeps the last N violating exchanges, redacted.
+    Option(
+        "keep-exchanges",
+        _count,
+        "violating exchanges kept (redacted, bodies cut at 64 KiB) for the violations page",
+        1000,
+        metavar="N",
+    ),
 )
 
 #: The options by their `Settings` field name.
@@ -290,6 +304,8 @@ class Settings:
     alert_webhook: str | None = None
     alert_window: float = default("alert_window")
     loop: Loop = default("loop")
+    # Issue 16: the violations page.
+    keep_exchanges: int = default("keep_exchanges")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
