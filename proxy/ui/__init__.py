@@ -9,6 +9,7 @@ exchange's summary. Access is `proxy.admin`'s, which routes here.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
@@ -106,7 +107,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             # A gone client is noticed by the keep-alive write: end the loop then, rather
             # than wait (forever, on a quiet gateway) for the next event to fail.
             watch = events.wait()
-            watcher = request.loop.create_task(watch)
+            watcher = asyncio.get_running_loop().create_task(watch)
             watcher.add_done_callback(lambda _: subscriber.end())
             try:
                 await events.send(
