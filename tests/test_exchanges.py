@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 
 from proxy.cli import main
 from proxy.redact import Redactor
@@ -179,8 +180,6 @@ def report(n: int) -> ExchangeReport:
 
 
 async def test_memory_is_bounded_and_a_slow_subscriber_is_dropped_not_grown() -> None:
-    from aiohttp import web
-
     store = KeptExchanges(Redactor(), size=10)
     subscriber = store.subscribe()
     for n in range(QUEUE_SIZE + 50):
