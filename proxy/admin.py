@@ -1,20 +1,23 @@
 """The gateway's own endpoints under `/__proxy/`: health, ready, violations, metrics, cassettes.
 
 They are answered here and never forwarded. With `--admin-token T`, all but `health` and
-`ready` require `Authorization: Bearer T`; comparison is constant-time. `handle` dispatches
-by exact path (GET and HEAD); `proxy.app` hands it every request under `/__proxy`.
+`ready` require `Authorization: Bearer T`, or the session cookie `GET /__proxy/?token=T` sets
+(a browser cannot send a bearer token on a page load); comparison is constant-time. `handle`
+dispatches by exact path (GET and HEAD); `proxy.app` hands it every request under `/__proxy`.
+The violations page, its stream and its exchanges are `proxy.ui`'s (issue 16).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
-from proxy import __version__
+from proxy import __version__, ui
 from proxy.keys import OPENED, SETTINGS, SINKS, SPEC
 from proxy.problems import SOURCE_HEADER, problem
 
@@ -25,6 +28,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: The methods every admin endpoint answers.
 METHODS = ("GET", "HEAD")
 
+#: The session cookie of the violations page (issue 16), scoped to the admin endpoints.
+COOKIE = "portal_proxy_admin"
+_COOKIE_PATH = PREFIX + "/"
+
 
 def owns(path: str) -> bool:
     """True for the paths under `/__proxy` (the gateway's own, never forwarded)."""
@@ -34,6 +41,8 @@ def owns(path: str) -> bool:
 async def handle(request: web.Request) -> web.StreamResponse:
     """Answer one admin request."""
     handler = _ROUTES.get(request.path)
+    if handler is None and request.path.startswith(ui.EXCHANGE_PREFIX):
+        handler = _EXCHANGE  # issue 16: /__proxy/exchanges/{id}
     if handler is None:
         return await _guarded(_unknown)(request)
     if request.method not in METHODS:
@@ -49,18 +58,74 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 def _guarded(handler: Handler) -> Handler:
     async def check(request: web.Request) -> web.StreamResponse:
-        token = request.app[SETTINGS].admin_token
-        if token is not None:
-            sent = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
-                return problem(
-                    "unauthorized",
-                    "this endpoint requires `Authorization: Bearer <admin token>`",
-                    headers={"WWW-Authenticate": 'Bearer realm="portal-proxy"'},
-                )
+        if not authorized(request):
+            return _refused()
         return await handler(request)
 
     return check
+
+
+def authorized(request: web.Request) -> bool:
+    """True without `--admin-token`, else for the bearer token or the page's session cookie."""
+    token = request.app[SETTINGS].admin_token
+    if token is None:
+        return True
+    sent = request.headers.get("Authorization", "")
+    if hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        return True
+    cookie = request.cookies.get(COOKIE)
+    return cookie is not None and hmac.compare_digest(cookie.encode(), session(token).encode())
+
+
+def session(token: str) -> str:
+    """The session cookie's value for `token`: an HMAC of a fixed label keyed by the token.
+
+    It is not the token (a cookie jar, a proxy's log or a screenshot of devtools does not
+    reveal it), it changes when the token does, and it survives a restart, so an open page
+    reconnects on its own after the gateway comes back (a per-process key would log every
+    open page out on each restart, and EventSource gives up on a 401).
+    """
+    return hmac.new(token.encode(), b"portal-proxy admin session v1", hashlib.sha256).hexdigest()
+
+
+def _refused() -> web.Response:
+    return problem(
+        "unauthorized",
+        "this endpoint requires `Authorization: Bearer <admin token>` (or, in a browser, "
+        f"open {PREFIX}/?token=<admin token> once)",
+        headers={"WWW-Authenticate": 'Bearer realm="portal-proxy"'},
+    )
+
+
+async def _page(request: web.Request) -> web.StreamResponse:
+    """The violations page; `?token=T` logs a browser in (cookie, then 303 without it)."""
+    if "token" not in request.query:
+        return await _guarded(ui.page_handler)(request)
+    token = request.app[SETTINGS].admin_token
+    given = request.query["token"]
+    if token is not None and not hmac.compare_digest(given.encode(), token.encode()):
+        return _refused()  # and sets nothing
+    # 303: the page again, by GET, without the token in the address bar or the history.
+    response = web.Response(status=303, headers={"Location": _COOKIE_PATH})
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers[SOURCE_HEADER] = "gateway"
+    if token is not None:
+        response.set_cookie(
+            COOKIE,
+            session(token),
+            path=_COOKIE_PATH,
+            httponly=True,
+            samesite="Strict",
+            secure=request.secure,
+        )
+    return response
+
+
+async def _to_page(request: web.Request) -> web.StreamResponse:
+    """`/__proxy` -> `/__proxy/`, where the session cookie is sent (query kept: `?token=`)."""
+    location = _COOKIE_PATH + (f"?{request.query_string}" if request.query_string else "")
+    return web.Response(status=308, headers={"Location": location, SOURCE_HEADER: "gateway"})
 
 
 async def _health(request: web.Request) -> web.StreamResponse:
@@ -154,8 +219,9 @@ async def _cassettes(request: web.Request) -> web.StreamResponse:
 async def _unknown(request: web.Request) -> web.StreamResponse:
     return problem(
         "unknown-route",
-        f"no admin endpoint {request.path}; try {PREFIX}/health, {PREFIX}/ready, "
-        f"{PREFIX}/violations, {PREFIX}/metrics or {PREFIX}/cassettes",
+        f"no admin endpoint {request.path}; try {PREFIX}/ (the violations page), "
+        f"{PREFIX}/health, {PREFIX}/ready, {PREFIX}/violations, {PREFIX}/metrics or "
+        f"{PREFIX}/cassettes",
     )
 
 
@@ -165,7 +231,14 @@ _ROUTES: dict[str, Handler] = {
     f"{PREFIX}/violations": _guarded(_violations),
     f"{PREFIX}/metrics": _guarded(_metrics),
     f"{PREFIX}/cassettes": _guarded(_cassettes),
+    # Issue 16: the violations page, its live stream and the kept exchanges.
+    PREFIX: _to_page,
+    f"{PREFIX}/": _page,
+    f"{PREFIX}/ui": _page,
+    f"{PREFIX}/violations/stream": _guarded(ui.stream),
+    f"{PREFIX}/exchanges": _guarded(ui.exchanges),
 }
+_EXCHANGE = _guarded(ui.exchange)
 
 
 def loop_name() -> str:

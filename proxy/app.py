@@ -14,8 +14,8 @@ from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
 from proxy import admin
-from proxy.keys import OPENED, OWNS_PROCESS, PIPELINE, SETTINGS, SINKS, SPEC
-from proxy.modes import open_mode
+from proxy.keys import OPENED, OWNS_PROCESS, PIPELINE, REDACTOR, SETTINGS, SINKS, SPEC
+from proxy.modes import open_mode, redactor_for
 from proxy.pipeline import Pipeline
 from proxy.responses import strip_invented_headers
 from proxy.settings import Settings
@@ -34,9 +34,12 @@ def build_app(
     app = web.Application(client_max_size=settings.max_body)
     app[SETTINGS] = settings
     app[SPEC] = spec or Spec.load(settings.spec)
-    app[SINKS] = build_sinks(settings)
+    app[REDACTOR] = redactor_for(settings, app[SPEC])  # issue 16: one, for cassettes and page
+    app[SINKS] = build_sinks(settings, app[REDACTOR])
     app[OWNS_PROCESS] = owns_process
     app.cleanup_ctx.append(_lifetime)
+    # Issue 16: live streams end when the stop begins, or they would hold it for 30 s.
+    app.on_shutdown.append(_end_streams)
     # A passthrough must reach the client with exactly the headers it had; this signal runs
     # after aiohttp has added its defaults and before the headers are written.
     app.on_response_prepare.append(_strip_invented)
@@ -46,7 +49,7 @@ def build_app(
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     settings, spec, sinks = app[SETTINGS], app[SPEC], app[SINKS]
-    opened = await open_mode(settings, spec, pause_gc=app[OWNS_PROCESS])
+    opened = await open_mode(settings, spec, pause_gc=app[OWNS_PROCESS], redactor=app[REDACTOR])
     try:
         await sinks.start()
     except BaseException:
@@ -68,6 +71,10 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     if admin.owns(request.path):
         return await admin.handle(request)
     return await app[PIPELINE].handle(request)
+
+
+async def _end_streams(app: web.Application) -> None:
+    app[SINKS].exchanges.end_streams()
 
 
 async def _strip_invented(request: web.Request, response: web.StreamResponse) -> None:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from proxy.modes import Opened
 from proxy.pipeline import Pipeline
+from proxy.redact import Redactor
 from proxy.settings import Settings
 from proxy.sinks import Sinks
 from proxy.spec import Spec
@@ -18,3 +19,5 @@ OPENED = web.AppKey("opened", Opened)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 #: True only in the `portal-proxy` process: it may tune the garbage collector.
 OWNS_PROCESS = web.AppKey("owns_process", bool)
+#: The one redactor of cassettes and of the violations page's kept exchanges (issue 16).
+REDACTOR = web.AppKey("redactor", Redactor)

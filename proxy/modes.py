@@ -144,10 +144,23 @@ MODES: dict[Mode, Callable[[_Parts], Awaitable[Opened]]] = {
 }
 
 
-async def open_mode(settings: Settings, spec: Spec, *, pause_gc: bool = False) -> Opened:
-    """Open what `settings.mode` needs and build its sources."""
-    redactor = Redactor.from_security_schemes(
+def redactor_for(settings: Settings, spec: Spec) -> Redactor:
+    """The one redactor of a gateway: the spec's credentials and `--filter-header`. Cassettes
+    and the violations page's kept exchanges (issue 16) are redacted by the same one."""
+    return Redactor.from_security_schemes(
         spec.document.get("components", {}).get("securitySchemes", {}),
         extra_headers=settings.filter_header,
     )
+
+
+async def open_mode(
+    settings: Settings,
+    spec: Spec,
+    *,
+    pause_gc: bool = False,
+    redactor: Redactor | None = None,
+) -> Opened:
+    """Open what `settings.mode` needs and build its sources (`redactor`: see `redactor_for`,
+    which builds it when not given)."""
+    redactor = redactor or redactor_for(settings, spec)
     return await MODES[settings.mode](_Parts(settings, spec, redactor, pause_gc))

@@ -97,6 +97,7 @@ class Pipeline:
             violations=violations,
             upstream_latency=ex.upstream_latency if ex is not None else None,
             duration=time.perf_counter() - started,
+            exchange=ex if violations else None,  # issue 16: the violations page's store
         )
         self.sinks.emit(report, response)
         return response

@@ -223,6 +223,14 @@ OPTIONS: tuple[Option, ...] = (
         modes=("record", "proxy"),
         metavar="FILE",
     ),
+    # Issue 16: the violations page keeps the last N violating exchanges, redacted.
+    Option(
+        "keep-exchanges",
+        values.count,
+        "violating exchanges kept (redacted, bodies cut at 64 KiB) for the violations page",
+        1000,
+        metavar="N",
+    ),
 )
 
 #: The options by their `Settings` field name.
@@ -271,6 +279,8 @@ class Settings:
     #: Seconds between readiness probes of the upstream; no option (operators have no need
     #: to change it), set by tests that watch readiness change.
     ready_interval: float = 5.0
+    # Issue 16: the violations page.
+    keep_exchanges: int = default("keep_exchanges")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""

@@ -98,3 +98,10 @@ def pem(what: str) -> Callable[[str], Path]:
         return Path(text)
 
     return parse
+
+
+def count(text: str) -> int:
+    """A whole number of 0 or more."""
+    if not text.strip().isdigit():
+        raise ValueError(f"expected a whole number of 0 or more, got {text!r}")
+    return int(text)

@@ -13,8 +13,10 @@ from typing import Protocol
 from aiohttp import web
 
 from proxy.metrics import Metrics
+from proxy.redact import Redactor
 from proxy.report import ExchangeReport
 from proxy.settings import Settings
+from proxy.sinks.exchanges import KeptExchanges
 from proxy.sinks.header import ViolationsHeader
 from proxy.sinks.log import ViolationLog
 from proxy.sinks.metrics import MetricsSink
@@ -30,18 +32,28 @@ class Sink(Protocol):
 
 
 class Sinks:
-    """The gateway's sinks, in order, and the two that other parts read from."""
+    """The gateway's sinks, in order, and the three that other parts read from."""
 
-    def __init__(self, sinks: list[Sink], metrics: Metrics, recent: RecentViolations) -> None:
+    def __init__(
+        self,
+        sinks: list[Sink],
+        metrics: Metrics,
+        recent: RecentViolations,
+        exchanges: KeptExchanges,
+    ) -> None:
         self.all = sinks
         self.metrics = metrics
         self.recent = recent
+        self.exchanges = exchanges
         self._emitters = tuple(sink.emit for sink in sinks)
 
     def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
         """Hand one report to every sink."""
         for emit in self._emitters:
             emit(report, response)
+        # The request travels with the report only while the sinks run (issue 16): a sink
+        # that keeps reports (recent, webhook) must not keep requests and their bodies too.
+        report.exchange = None
 
     async def start(self) -> None:
         """Start the sinks that run a task of their own (the webhook's sender)."""
@@ -58,16 +70,22 @@ class Sinks:
                 await close()
 
 
-def build_sinks(settings: Settings) -> Sinks:
-    """The sinks of one gateway, from its settings: the one list."""
+def build_sinks(settings: Settings, redactor: Redactor | None = None) -> Sinks:
+    """The sinks of one gateway, from its settings: the one list.
+
+    `redactor` is the one the mode redacts cassettes with (`proxy.modes.redactor_for`);
+    without it, the credentials every HTTP stack uses and `--filter-header` are redacted.
+    """
     metrics = Metrics()
     recent = RecentViolations()
+    exchanges = KeptExchanges(redactor or Redactor(settings.filter_header), settings.keep_exchanges)
     sinks: list[Sink] = [
         ViolationsHeader(),
         MetricsSink(metrics),
         recent,
         ViolationLog(settings.log_format),
+        exchanges,
     ]
     if settings.alert_webhook:
         sinks.append(WebhookSink(settings.alert_webhook, settings.alert_window, metrics))
-    return Sinks(sinks, metrics, recent)
+    return Sinks(sinks, metrics, recent, exchanges)
