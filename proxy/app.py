@@ -8,14 +8,16 @@ own (`proxy.admin`); every other request goes through `proxy.pipeline`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
 from proxy import admin
+from proxy.cors import CorsPolicy, cors_middleware
 from proxy.keys import OPENED, OWNS_PROCESS, PIPELINE, SETTINGS, SINKS, SPEC
-from proxy.modes import open_mode
+from proxy.modes import cors_enabled, open_mode
 from proxy.pipeline import Pipeline
 from proxy.responses import strip_invented_headers
 from proxy.settings import Settings
@@ -31,10 +33,16 @@ def build_app(
     `owns_process` lets start-up pause the garbage collector while it indexes cassettes; a
     gateway inside another program (the pytest plugin) leaves the process as it found it.
     """
-    app = web.Application(client_max_size=settings.max_body)
+    spec = spec or Spec.load(settings.spec)
+    sinks = build_sinks(settings, spec)
+    middlewares = []
+    if cors_enabled(settings):  # issue 12: browsers on another origin (proxy/cors.py)
+        policy = CorsPolicy(spec, settings.cors_origin)
+        middlewares.append(cors_middleware(policy, sinks.access_log))
+    app = web.Application(client_max_size=settings.max_body, middlewares=middlewares)
     app[SETTINGS] = settings
-    app[SPEC] = spec or Spec.load(settings.spec)
-    app[SINKS] = build_sinks(settings)
+    app[SPEC] = spec
+    app[SINKS] = sinks
     app[OWNS_PROCESS] = owns_process
     app.cleanup_ctx.append(_lifetime)
     # A passthrough must reach the client with exactly the headers it had; this signal runs
@@ -66,7 +74,12 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _handle(request: web.Request) -> web.StreamResponse:
     app = request.app
     if admin.owns(request.path):
-        return await admin.handle(request)
+        started = time.perf_counter()
+        response = await admin.handle(request)
+        access_log = app[SINKS].access_log  # issue 12: one line for every request
+        if access_log is not None:
+            access_log.own(request, response, started)
+        return response
     return await app[PIPELINE].handle(request)
 
 

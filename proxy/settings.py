@@ -21,12 +21,18 @@ RecordMode = Literal["once", "new_episodes", "all", "none"]
 OnMiss = Literal["error", "mock"]
 LogFormat = Literal["text", "json"]
 Loop = Literal["auto", "asyncio", "uvloop"]
+Cors = Literal["auto", "on", "off"]  # issue 12
+OnOff = Literal["on", "off"]  # issue 12
 
 MODES: tuple[Mode, ...] = get_args(Mode)
 RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
 ON_MISS: tuple[OnMiss, ...] = get_args(OnMiss)
 LOG_FORMATS: tuple[LogFormat, ...] = get_args(LogFormat)
 LOOPS: tuple[Loop, ...] = get_args(Loop)
+CORS: tuple[Cors, ...] = get_args(Cors)  # issue 12
+ON_OFF: tuple[OnOff, ...] = get_args(OnOff)  # issue 12
+#: The longest simulated latency, in milliseconds (`--latency`, `Prefer: delay=`): a minute.
+MAX_DELAY_MS = 60_000
 #: VCR.py's default matchers, less `scheme`, `host` and `port` (the upstream is configured).
 DEFAULT_MATCH_ON = ("method", "path", "query", "body")
 ENV_PREFIX = "PORTAL_PROXY_"
@@ -102,6 +108,44 @@ def _bool(text: str) -> bool:
 
 def _text(text: str) -> str:
     return text
+
+
+# -- issue 12: browser apps (CORS, access log, simulated latency) ---------------------------
+
+
+def delay_ms(text: str) -> int:
+    """A delay in whole milliseconds, 0 to `MAX_DELAY_MS` (`--latency`, `Prefer: delay=`)."""
+    stripped = text.strip()
+    if not stripped.isdigit():
+        raise ValueError(f"expected milliseconds 0-{MAX_DELAY_MS}, got {text!r}")
+    value = int(stripped)
+    if value > MAX_DELAY_MS:
+        raise ValueError(f"{value} ms is above the limit of {MAX_DELAY_MS} ms")
+    return value
+
+
+def _latency(text: str) -> tuple[int, int]:
+    low, dash, high = text.partition("-")
+    if not dash:
+        value = delay_ms(text)
+        return value, value
+    low_ms, high_ms = delay_ms(low), delay_ms(high)
+    if low_ms > high_ms:
+        raise ValueError(f"MIN-MAX with MIN {low_ms} above MAX {high_ms}, got {text!r}")
+    return low_ms, high_ms
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    """Comma-separated origins (`scheme://host[:port]`), lower-cased as browsers send them."""
+    origins = []
+    for item in _list(text):
+        parts = urlsplit(item)
+        if not parts.scheme or not parts.netloc or parts.path not in ("", "/"):
+            raise ValueError(f"expected an origin such as http://127.0.0.1:8080, got {item!r}")
+        if parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValueError(f"an origin has no query, fragment or user, got {item!r}")
+        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(origins)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +294,33 @@ OPTIONS: tuple[Option, ...] = (
         "event loop: auto (uvloop when installed, as the `fast` extra does), asyncio, uvloop",
         "auto",
     ),
+    # -- issue 12: browser apps ---------------------------------------------------------
+    Option(
+        "cors",
+        _choice(CORS),
+        "answer browsers' CORS: auto (on in mock and replay, off in record and proxy), on, off",
+        "auto",
+    ),
+    Option(
+        "cors-origin",
+        _origins,
+        "an origin allowed by CORS (repeatable); none given: any origin, echoed",
+        (),
+        repeat=True,
+        metavar="ORIGIN",
+        shown="any",
+    ),
+    Option("access-log", _choice(ON_OFF), "one log line per request on stderr: on, off", "on"),
+    Option(
+        "latency",
+        _latency,
+        "delay every answer by MS, or uniformly MIN-MAX, milliseconds (`Prefer: delay=MS` "
+        "per request)",
+        (0, 0),
+        modes=("mock", "replay"),
+        metavar="MS|MIN-MAX",
+        shown="0",
+    ),
 )
 
 #: The options by their `Settings` field name.
@@ -290,6 +361,11 @@ class Settings:
     alert_webhook: str | None = None
     alert_window: float = default("alert_window")
     loop: Loop = default("loop")
+    # -- issue 12: browser apps
+    cors: Cors = default("cors")
+    cors_origin: tuple[str, ...] = default("cors_origin")
+    access_log: OnOff = default("access_log")
+    latency: tuple[int, int] = default("latency")  # (min, max) milliseconds
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -343,6 +419,15 @@ def check(settings: Settings) -> None:
         raise SettingsError(f"unknown mode {settings.mode!r}; expected one of {', '.join(MODES)}")
     if settings.loop not in LOOPS:
         raise SettingsError(f"--loop: expected one of {', '.join(LOOPS)}, got {settings.loop!r}")
+    if settings.cors not in CORS:
+        raise SettingsError(f"--cors: expected one of {', '.join(CORS)}, got {settings.cors!r}")
+    if settings.access_log not in ON_OFF:
+        raise SettingsError(f"--access-log: expected on or off, got {settings.access_log!r}")
+    low, high = settings.latency
+    if not 0 <= low <= high <= MAX_DELAY_MS:
+        raise SettingsError(
+            f"--latency: expected 0 <= MIN <= MAX <= {MAX_DELAY_MS} ms, got {low}-{high}"
+        )
     if settings.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         raise SettingsError("--loop: uvloop is not installed; pip install 'portal-proxy[fast]'")
     if settings.mode in ("record", "proxy") and not settings.upstream:

@@ -13,13 +13,16 @@ from typing import Protocol
 from aiohttp import web
 
 from proxy.metrics import Metrics
+from proxy.redact import Redactor
 from proxy.report import ExchangeReport
 from proxy.settings import Settings
+from proxy.sinks.access_log import AccessLog
 from proxy.sinks.header import ViolationsHeader
 from proxy.sinks.log import ViolationLog
 from proxy.sinks.metrics import MetricsSink
 from proxy.sinks.recent import RecentViolations
 from proxy.sinks.webhook import WebhookSink
+from proxy.spec import Spec
 
 
 class Sink(Protocol):
@@ -32,10 +35,18 @@ class Sink(Protocol):
 class Sinks:
     """The gateway's sinks, in order, and the two that other parts read from."""
 
-    def __init__(self, sinks: list[Sink], metrics: Metrics, recent: RecentViolations) -> None:
+    def __init__(
+        self,
+        sinks: list[Sink],
+        metrics: Metrics,
+        recent: RecentViolations,
+        access_log: AccessLog | None = None,
+    ) -> None:
         self.all = sinks
         self.metrics = metrics
         self.recent = recent
+        #: Also takes the requests the pipeline never sees (preflights, `/__proxy/*`).
+        self.access_log = access_log
         self._emitters = tuple(sink.emit for sink in sinks)
 
     def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
@@ -58,8 +69,9 @@ class Sinks:
                 await close()
 
 
-def build_sinks(settings: Settings) -> Sinks:
-    """The sinks of one gateway, from its settings: the one list."""
+def build_sinks(settings: Settings, spec: Spec | None = None) -> Sinks:
+    """The sinks of one gateway, from its settings: the one list. The `spec` names the
+    query parameters that carry credentials (its `securitySchemes`), which no log shows."""
     metrics = Metrics()
     recent = RecentViolations()
     sinks: list[Sink] = [
@@ -70,4 +82,10 @@ def build_sinks(settings: Settings) -> Sinks:
     ]
     if settings.alert_webhook:
         sinks.append(WebhookSink(settings.alert_webhook, settings.alert_window, metrics))
-    return Sinks(sinks, metrics, recent)
+    access_log = None
+    if settings.access_log == "on":  # issue 12
+        schemes = spec.schemes.values() if spec is not None else ()
+        secrets = [scheme.param for scheme in schemes if scheme.location == "query"]
+        access_log = AccessLog(settings.log_format, Redactor(query_names=secrets))
+        sinks.append(access_log)
+    return Sinks(sinks, metrics, recent, access_log)
