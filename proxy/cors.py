@@ -25,6 +25,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from proxy import admin
+from proxy.exchange import is_preflight
 from proxy.pipeline import unknown_route
 from proxy.problems import SOURCE_HEADER, problem
 from proxy.sinks.access_log import AccessLog
@@ -102,7 +103,7 @@ def cors_middleware(policy: CorsPolicy, access_log: AccessLog | None) -> Middlew
         origin = request.headers.get("Origin")
         if origin is None or admin.owns(request.path):
             return await handler(request)
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if is_preflight(request):
             started = time.perf_counter()
             answer = policy.preflight(request, origin)
             # Answered here, not by the pipeline: the access log is the only sink it reaches.

@@ -265,3 +265,24 @@ def test_bad_cors_options_exit_2_naming_the_option(
         main(["mock", *args])
     assert exited.value.code == 2
     assert needle in capsys.readouterr().err
+
+
+async def test_record_with_cors_off_forwards_a_preflight_but_never_records_it(
+    gateway_factory: GatewayFactory,
+    standin: StandinServer,
+    session: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> None:
+    gw = await gateway_factory(
+        "record",
+        upstream=standin.url,
+        cassette="plain",
+        record_mode="all",
+        cassette_dir=tmp_path / "cassettes",
+    )
+    await preflight(session, gw.route(1))  # the upstream answers it: `auto` is off here
+    assert (await call(session, gw.route(1)))[0] == 201
+    await gw.runner.cleanup()
+    assert [r.method for r in standin.standin.received] == ["OPTIONS", "POST"]
+    with vcr.use_cassette(str(tmp_path / "cassettes" / "plain.yaml"), record_mode="none") as tape:
+        assert [request.method for request in tape.requests] == ["POST"]
