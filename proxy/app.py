@@ -8,14 +8,16 @@ own (`proxy.admin`); every other request goes through `proxy.pipeline`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
 from proxy import admin
+from proxy.cors import CorsPolicy, cors_middleware
 from proxy.keys import OPENED, OWNS_PROCESS, PIPELINE, REDACTOR, SETTINGS, SINKS, SPEC
-from proxy.modes import open_mode, redactor_for
+from proxy.modes import cors_enabled, open_mode, redactor_for
 from proxy.pipeline import Pipeline
 from proxy.responses import strip_invented_headers
 from proxy.settings import Settings
@@ -31,11 +33,18 @@ def build_app(
     `owns_process` lets start-up pause the garbage collector while it indexes cassettes; a
     gateway inside another program (the pytest plugin) leaves the process as it found it.
     """
-    app = web.Application(client_max_size=settings.max_body)
+    spec = spec or Spec.load(settings.spec)
+    redactor = redactor_for(settings, spec)
+    sinks = build_sinks(settings, redactor)
+    middlewares = []
+    if cors_enabled(settings):  # issue 12: browsers on another origin (proxy/cors.py)
+        policy = CorsPolicy(spec, settings.cors_origin)
+        middlewares.append(cors_middleware(policy, sinks.access_log))
+    app = web.Application(client_max_size=settings.max_body, middlewares=middlewares)
     app[SETTINGS] = settings
-    app[SPEC] = spec or Spec.load(settings.spec)
-    app[REDACTOR] = redactor_for(settings, app[SPEC])  # issue 16: one, for cassettes and page
-    app[SINKS] = build_sinks(settings, app[REDACTOR])
+    app[SPEC] = spec
+    app[REDACTOR] = redactor  # one, for cassettes, the page's exchanges and the access log
+    app[SINKS] = sinks
     app[OWNS_PROCESS] = owns_process
     app.cleanup_ctx.append(_lifetime)
     # Issue 16: live streams end when the stop begins, or they would hold it for 30 s.
@@ -69,7 +78,12 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _handle(request: web.Request) -> web.StreamResponse:
     app = request.app
     if admin.owns(request.path):
-        return await admin.handle(request)
+        started = time.perf_counter()
+        response = await admin.handle(request)
+        access_log = app[SINKS].access_log  # issue 12: one line for every request
+        if access_log is not None:
+            access_log.own(request, response, started)
+        return response
     return await app[PIPELINE].handle(request)
 
 

@@ -16,7 +16,9 @@ def option_row(option: Option) -> str:
     modes = "all" if option.modes == MODES else ", ".join(option.modes)
     default = option.default_text
     shown = f"`{default}`" if default is not None else "none"
-    return f"| `{name}` | {modes} | {shown} | {option.help} |"
+    cells = (f"`{name}`", modes, shown, option.help)
+    # A `|` inside a cell (`MS|MIN-MAX`) would end it: Markdown tables escape it.
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
 def options_table() -> str:

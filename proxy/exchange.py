@@ -36,3 +36,14 @@ class Exchange:
     def raw_path_qs(self) -> str:
         """Path and query exactly as the client sent them (still percent-encoded)."""
         return self.request.rel_url.raw_path_qs
+
+
+def is_preflight(request: web.BaseRequest) -> bool:
+    """True for a browser's CORS preflight: `OPTIONS` with `Origin` and the method it wants
+    (issue 12: `proxy.cors` answers it; a recorder never records it)."""
+    headers = request.headers
+    return (
+        request.method == "OPTIONS"
+        and "Origin" in headers
+        and "Access-Control-Request-Method" in headers
+    )

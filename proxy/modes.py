@@ -12,7 +12,8 @@ the upstream session and, in `record`, the cassette writer.
 |         | `all`: upstream + recorder (`once`: `none` if the cassette exists, else `all`) |
 | proxy   | upstream                                                                    |
 
-`--strict` puts "refuse invalid" in front of the upstream.
+`--strict` puts "refuse invalid" in front of the upstream. In mock and replay, what a
+cassette or the mock answers can be delayed (`--latency`, `Prefer: delay=`; issue 12).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from proxy.redact import Redactor
 from proxy.settings import Mode, RecordMode, Settings
 from proxy.sources import Source
 from proxy.sources.cassette import CassetteSource, MissSource
+from proxy.sources.latency import Delayed
 from proxy.sources.mock import MockSource
 from proxy.sources.refuse import RefuseInvalid
 from proxy.sources.upstream import UpstreamSource
@@ -87,10 +89,16 @@ class _Parts:
     def strict(self) -> list[Source]:
         return [RefuseInvalid("gateway")] if self.settings.strict else []
 
+    def delayed(self, source: Source) -> Source:
+        """`source`, its answers delayed by `--latency` or `Prefer: delay=` (issue 12)."""
+        return Delayed(source, self.settings.latency)
+
 
 async def _mock(parts: _Parts) -> Opened:
     library = parts.library(cassette_paths(parts.settings, every_in_dir=False))
-    return Opened(library, [CassetteSource(library), RefuseInvalid("mock"), MockSource()])
+    # The mock's 401/422 refusals are the portal's answers too: they are delayed as well.
+    sources: list[Source] = [CassetteSource(library), RefuseInvalid("mock"), MockSource()]
+    return Opened(library, [parts.delayed(source) for source in sources])
 
 
 async def _replay(parts: _Parts) -> Opened:
@@ -98,7 +106,8 @@ async def _replay(parts: _Parts) -> Opened:
     sources: list[Source] = [CassetteSource(library)]
     if parts.settings.on_miss == "mock":
         sources += [RefuseInvalid("mock"), MockSource(shapes=library)]
-    return Opened(library, [*sources, MissSource(library)])
+    # A miss is the gateway's own error: never delayed.
+    return Opened(library, [*map(parts.delayed, sources), MissSource(library)])
 
 
 async def _record(parts: _Parts) -> Opened:
@@ -142,6 +151,23 @@ MODES: dict[Mode, Callable[[_Parts], Awaitable[Opened]]] = {
     "record": _record,
     "proxy": _proxy,
 }
+
+
+#: Whether `--cors auto` answers browsers in a mode (issue 12): yes where the gateway stands
+#: in for the portal; no in front of one, whose own CORS headers then pass through untouched.
+CORS_BY_DEFAULT: dict[Mode, bool] = {
+    "mock": True,
+    "replay": True,
+    "record": False,
+    "proxy": False,
+}
+
+
+def cors_enabled(settings: Settings) -> bool:
+    """True when the gateway answers CORS for this run (`--cors`, `auto` decided by mode)."""
+    if settings.cors == "auto":
+        return CORS_BY_DEFAULT[settings.mode]
+    return settings.cors == "on"
 
 
 def redactor_for(settings: Settings, spec: Spec) -> Redactor:

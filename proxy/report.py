@@ -49,6 +49,7 @@ class ExchangeReport:
     violations: list[Violation]
     upstream_latency: float | None = None
     duration: float = 0.0  # seconds from the request's arrival to its answer
+    query: str = ""  # the raw query string; only the access log shows it, redacted (issue 12)
     # Issue 16: the request as read, for the violations page's store. Set only when there
     # are violations (clean exchanges cost nothing), and only while the sinks run:
     # `Sinks.emit` clears it after, so no kept report holds a request or its body.

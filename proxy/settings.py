@@ -22,12 +22,17 @@ RecordMode = Literal["once", "new_episodes", "all", "none"]
 OnMiss = Literal["error", "mock"]
 LogFormat = Literal["text", "json"]
 Loop = Literal["auto", "asyncio", "uvloop"]
+Cors = Literal["auto", "on", "off"]  # issue 12
+OnOff = Literal["on", "off"]  # issue 12
 
 MODES: tuple[Mode, ...] = get_args(Mode)
 RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
 ON_MISS: tuple[OnMiss, ...] = get_args(OnMiss)
 LOG_FORMATS: tuple[LogFormat, ...] = get_args(LogFormat)
 LOOPS: tuple[Loop, ...] = get_args(Loop)
+CORS: tuple[Cors, ...] = get_args(Cors)  # issue 12
+ON_OFF: tuple[OnOff, ...] = get_args(OnOff)  # issue 12
+#: The longest simulated latency, in milliseconds (`--latency`, `Prefer: delay=`): a minute.
 #: VCR.py's default matchers, less `scheme`, `host` and `port` (the upstream is configured).
 DEFAULT_MATCH_ON = ("method", "path", "query", "body")
 ENV_PREFIX = "PORTAL_PROXY_"
@@ -231,6 +236,35 @@ OPTIONS: tuple[Option, ...] = (
         1000,
         metavar="N",
     ),
+    # -- issue 12: browser apps ---------------------------------------------------------
+    Option(
+        "cors",
+        values.choice(CORS),
+        "answer browsers' CORS: auto (on in mock and replay, off in record and proxy), on, off",
+        "auto",
+    ),
+    Option(
+        "cors-origin",
+        values.origins,
+        "an origin allowed by CORS (repeatable); none given: any origin, echoed",
+        (),
+        repeat=True,
+        metavar="ORIGIN",
+        shown="any",
+    ),
+    Option(
+        "access-log", values.choice(ON_OFF), "one log line per request on stderr: on, off", "on"
+    ),
+    Option(
+        "latency",
+        values.latency,
+        "delay every answer by MS, or uniformly MIN-MAX, milliseconds (`Prefer: delay=MS` "
+        "per request)",
+        (0, 0),
+        modes=("mock", "replay"),
+        metavar="MS|MIN-MAX",
+        shown="0",
+    ),
 )
 
 #: The options by their `Settings` field name.
@@ -281,6 +315,11 @@ class Settings:
     ready_interval: float = 5.0
     # Issue 16: the violations page.
     keep_exchanges: int = default("keep_exchanges")
+    # -- issue 12: browser apps
+    cors: Cors = default("cors")
+    cors_origin: tuple[str, ...] = default("cors_origin")
+    access_log: OnOff = default("access_log")
+    latency: tuple[int, int] = default("latency")  # (min, max) milliseconds
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -296,7 +335,7 @@ def resolve(
     mode requires but nobody gave.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, Any] = {"mode": mode}
+    fields: dict[str, Any] = {"mode": mode}
     for option in OPTIONS:
         raw = flags.get(option.attr)
         origin = f"--{option.name}"
@@ -318,12 +357,12 @@ def resolve(
                 value = option.parse(raw)
         except ValueError as exc:
             raise SettingsError(f"{origin}: {exc}") from None
-        values[option.attr] = value
-    if "spec" in values:
-        values["spec"] = Path(values["spec"])
-    if "cassette_dir" in values:
-        values["cassette_dir"] = Path(values["cassette_dir"])
-    settings = Settings(**values)
+        fields[option.attr] = value
+    if "spec" in fields:
+        fields["spec"] = Path(fields["spec"])
+    if "cassette_dir" in fields:
+        fields["cassette_dir"] = Path(fields["cassette_dir"])
+    settings = Settings(**fields)
     check(settings)
     return settings
 
@@ -334,6 +373,15 @@ def check(settings: Settings) -> None:
         raise SettingsError(f"unknown mode {settings.mode!r}; expected one of {', '.join(MODES)}")
     if settings.loop not in LOOPS:
         raise SettingsError(f"--loop: expected one of {', '.join(LOOPS)}, got {settings.loop!r}")
+    if settings.cors not in CORS:
+        raise SettingsError(f"--cors: expected one of {', '.join(CORS)}, got {settings.cors!r}")
+    if settings.access_log not in ON_OFF:
+        raise SettingsError(f"--access-log: expected on or off, got {settings.access_log!r}")
+    low, high = settings.latency
+    if not 0 <= low <= high <= values.MAX_DELAY_MS:
+        raise SettingsError(
+            f"--latency: expected 0 <= MIN <= MAX <= {values.MAX_DELAY_MS} ms, got {low}-{high}"
+        )
     if settings.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         raise SettingsError(
             "--loop: uvloop is not installed; pip install uvloop, or install portal-proxy "

@@ -7,6 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+#: The longest delay `--latency` and `Prefer: delay=` take, in milliseconds.
+MAX_DELAY_MS = 60_000
+
 
 def port(text: str) -> int:
     """A TCP port, 0-65535 (0: any free one)."""
@@ -105,3 +108,39 @@ def count(text: str) -> int:
     if not text.strip().isdigit():
         raise ValueError(f"expected a whole number of 0 or more, got {text!r}")
     return int(text)
+
+
+def delay_ms(text: str) -> int:
+    """A delay in whole milliseconds, 0 to `MAX_DELAY_MS` (`--latency`, `Prefer: delay=`)."""
+    stripped = text.strip()
+    if not stripped.isdigit():
+        raise ValueError(f"expected milliseconds 0-{MAX_DELAY_MS}, got {text!r}")
+    value = int(stripped)
+    if value > MAX_DELAY_MS:
+        raise ValueError(f"{value} ms is above the limit of {MAX_DELAY_MS} ms")
+    return value
+
+
+def latency(text: str) -> tuple[int, int]:
+    """`MS` or `MIN-MAX` milliseconds, as (min, max); MIN above MAX is refused."""
+    low, dash, high = text.partition("-")
+    if not dash:
+        value = delay_ms(text)
+        return value, value
+    low_ms, high_ms = delay_ms(low), delay_ms(high)
+    if low_ms > high_ms:
+        raise ValueError(f"MIN-MAX with MIN {low_ms} above MAX {high_ms}, got {text!r}")
+    return low_ms, high_ms
+
+
+def origins(text: str) -> tuple[str, ...]:
+    """Comma-separated origins (`scheme://host[:port]`), lower-cased as browsers send them."""
+    origins = []
+    for item in comma_list(text):
+        parts = urlsplit(item)
+        if not parts.scheme or not parts.netloc or parts.path not in ("", "/"):
+            raise ValueError(f"expected an origin such as http://127.0.0.1:8080, got {item!r}")
+        if parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValueError(f"an origin has no query, fragment or user, got {item!r}")
+        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(origins)

@@ -57,3 +57,27 @@ async def playwright_chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+@asynccontextmanager
+async def serve_html(html: str) -> AsyncIterator[str]:
+    """Serve `html` at `/` from an origin of its own (127.0.0.1, port 0); yields its URL.
+
+    A page there is cross-origin to any gateway under test: the browser applies CORS.
+    """
+    from aiohttp import web
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield f"http://{host}:{port}/"
+    finally:
+        await runner.cleanup()

@@ -10,6 +10,7 @@ import pytest
 from proxy.modes import open_mode
 from proxy.settings import Mode, Settings
 from proxy.sources.cassette import CassetteSource, MissSource
+from proxy.sources.latency import Delayed
 from proxy.sources.mock import MockSource
 from proxy.sources.refuse import RefuseInvalid
 from proxy.sources.upstream import UpstreamSource
@@ -69,7 +70,11 @@ async def test_each_mode_is_its_list_of_sources(
     settings = Settings(mode=mode, cassette_dir=tmp_path, cassette="fixtures", **changes)
     opened = await open_mode(settings, SPEC)
     try:
-        assert [type(source) for source in opened.sources] == expected
+        # Delayed (--latency, Prefer: delay=) wraps the sources that stand in for the portal.
+        unwrapped = [
+            source.source if isinstance(source, Delayed) else source for source in opened.sources
+        ]
+        assert [type(source) for source in unwrapped] == expected
         assert opened.record_mode == record_mode
         assert opened.forwards == (UpstreamSource in expected)
         # `once` on an existing cassette replays it: the file is loaded, nothing recorded.

@@ -16,6 +16,7 @@ from proxy.metrics import Metrics
 from proxy.redact import Redactor
 from proxy.report import ExchangeReport
 from proxy.settings import Settings
+from proxy.sinks.access_log import AccessLog
 from proxy.sinks.exchanges import KeptExchanges
 from proxy.sinks.header import ViolationsHeader
 from proxy.sinks.log import ViolationLog
@@ -40,11 +41,14 @@ class Sinks:
         metrics: Metrics,
         recent: RecentViolations,
         exchanges: KeptExchanges,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.all = sinks
         self.metrics = metrics
         self.recent = recent
         self.exchanges = exchanges
+        #: Also takes the requests the pipeline never sees (preflights, `/__proxy/*`).
+        self.access_log = access_log
         self._emitters = tuple(sink.emit for sink in sinks)
 
     def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
@@ -75,10 +79,12 @@ def build_sinks(settings: Settings, redactor: Redactor | None = None) -> Sinks:
 
     `redactor` is the one the mode redacts cassettes with (`proxy.modes.redactor_for`);
     without it, the credentials every HTTP stack uses and `--filter-header` are redacted.
+    The access log shows no header, and the query with the spec's credentials redacted.
     """
     metrics = Metrics()
     recent = RecentViolations()
-    exchanges = KeptExchanges(redactor or Redactor(settings.filter_header), settings.keep_exchanges)
+    redactor = redactor or Redactor(settings.filter_header)
+    exchanges = KeptExchanges(redactor, settings.keep_exchanges)
     sinks: list[Sink] = [
         ViolationsHeader(),
         MetricsSink(metrics),
@@ -88,4 +94,8 @@ def build_sinks(settings: Settings, redactor: Redactor | None = None) -> Sinks:
     ]
     if settings.alert_webhook:
         sinks.append(WebhookSink(settings.alert_webhook, settings.alert_window, metrics))
-    return Sinks(sinks, metrics, recent, exchanges)
+    access_log = None
+    if settings.access_log == "on":  # issue 12
+        access_log = AccessLog(settings.log_format, redactor)
+        sinks.append(access_log)
+    return Sinks(sinks, metrics, recent, exchanges, access_log)

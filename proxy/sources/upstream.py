@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.exchange import Exchange
+from proxy.exchange import Exchange, is_preflight
 from proxy.failure_log import FailureLog
 from proxy.problems import problem
 from proxy.recorder import Recorder
@@ -57,7 +57,9 @@ class UpstreamSource:
             ex.violations.extend(
                 validate_response(ex.operation, answer.status, answer.headers, answer.body)
             )
-        if self.recorder is not None:
+        # With CORS off, a preflight is forwarded (the upstream answers it) but never
+        # recorded: a replay answers preflights itself (issue 12).
+        if self.recorder is not None and not is_preflight(request):
             self.recorder.record(ex, answer)
         if self.strict and has_errors(ex.violations[checked:]):
             return problem(
