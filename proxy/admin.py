@@ -27,6 +27,8 @@ Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 #: The methods every admin endpoint answers.
 METHODS = ("GET", "HEAD")
+#: The stateful mock's state (issue 13): GET shows it, DELETE resets it.
+STATE_PATH = f"{PREFIX}/state"
 
 
 class AdminRoutes:
@@ -42,13 +44,15 @@ class AdminRoutes:
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answer one admin request."""
         handler = self._routes.get(request.path, self._unknown)
-        if handler is not self._unknown and request.method not in METHODS:
-            allowed = ", ".join(METHODS)
+        # issue 13: DELETE resets the mock's state, on that path only.
+        methods = (*METHODS, "DELETE") if request.path == STATE_PATH else METHODS
+        if handler is not self._unknown and request.method not in methods:
+            allowed = ", ".join(methods)
             return problem(
                 "method-not-allowed",
                 f"{request.method} is not allowed on {request.path}; allowed: {allowed}",
                 headers={"Allow": allowed},
-                allowed=list(METHODS),
+                allowed=list(methods),
             )
         return await handler(request)
 
@@ -123,11 +127,20 @@ def _handlers(gateway: Gateway) -> tuple[dict[str, Handler], Handler]:
             }
         )
 
+    async def state(request: web.BaseRequest) -> web.StreamResponse:
+        # issue 13: the stateful mock's store (proxy.state).
+        store = gateway.state.store if gateway.state is not None else None
+        if store is None:
+            return problem("bad-request", "the mock keeps no state here (mock with --state on)")
+        if request.method == "DELETE":
+            store.reset()
+        return _json(store.snapshot())
+
     async def unknown(request: web.BaseRequest) -> web.StreamResponse:
         return problem(
             "unknown-route",
             f"no admin endpoint {request.path}; try {PREFIX}/health, {PREFIX}/violations, "
-            f"{PREFIX}/metrics or {PREFIX}/cassettes",
+            f"{PREFIX}/metrics, {PREFIX}/cassettes or {PREFIX}/state",
         )
 
     routes = {
@@ -135,6 +148,7 @@ def _handlers(gateway: Gateway) -> tuple[dict[str, Handler], Handler]:
         f"{PREFIX}/violations": guarded(violations),
         f"{PREFIX}/metrics": guarded(metrics),
         f"{PREFIX}/cassettes": guarded(cassettes),
+        STATE_PATH: guarded(state),  # issue 13
     }
     return routes, guarded(unknown)
 

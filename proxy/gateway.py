@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.cassette import Cassette, Interaction, RecordedRequest, RecordedResponse
+from proxy.documented import body_response
 from proxy.exchange import Exchange
 from proxy.problems import problem
 from proxy.redact import Redactor
@@ -25,6 +26,7 @@ from proxy.report import Reporter
 from proxy.responses import Prepared, json_bytes_response, json_response, passthrough, prepare
 from proxy.settings import Settings
 from proxy.spec import MediaType, Spec
+from proxy.state import StateSource
 from proxy.storage import (
     CassetteWriter,
     cassette_path,
@@ -32,9 +34,9 @@ from proxy.storage import (
     gc_paused,
     load_cassette,
 )
-from proxy.synth import BodyPlan, synthesize
+from proxy.synth import BodyPlan, reshape
 from proxy.upstream import Upstream, UpstreamError, UpstreamResponse, end_to_end
-from proxy.validation import find_media, validate_response
+from proxy.validation import find_media, is_json_media, validate_response
 
 log = logging.getLogger("portal_proxy")
 
@@ -69,6 +71,12 @@ class Gateway:
         self._plans: dict[int, BodyPlan] = {}  # mock bodies, worked out once per media type
         # Passthrough headers per recorded response (interactions live as long as we do).
         self._prepared: dict[int, Prepared] = {}
+        # issue 13: the stateful mock's source (a source of its own in the new pipeline).
+        self.state = (
+            StateSource(spec, settings.state_limit)
+            if settings.mode == "mock" and settings.state == "on"
+            else None
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -290,6 +298,10 @@ class Gateway:
             return response
         media = find_media(media_types, "application/json") or media_types[0]
         echo = ex.parsed.value if isinstance(ex.parsed.value, dict) else None
+        if not is_json_media(media.media_type) and example is None:
+            # issue 13: a JPEG, YAML, zip or text body, as documented (proxy.documented).
+            ex.source = "mock"
+            return body_response(chosen, media, self._plan(media).render(echo), "mock")
         if example is not None:
             if example not in media.examples:
                 known = ", ".join(media.examples) or "none"
@@ -318,12 +330,5 @@ def plain_pairs(items: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
 
 def _reshape(shape: Any, echo: dict[str, Any] | None, schema: Any) -> Any:
     """A recorded body with the request's echoed fields taken from this request."""
-    if not isinstance(shape, dict) or not echo:
-        return shape
-    reshaped = dict(shape)
-    template = synthesize(schema, echo=echo)
-    if isinstance(template, dict):
-        for key in echo:
-            if key in reshaped and key in template:
-                reshaped[key] = template[key]
-    return reshaped
+    # issue 13: `synth.reshape` also sets CreatedAt/UpdatedAt to now (as the plain mock does).
+    return reshape(shape, echo, schema)

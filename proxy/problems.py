@@ -29,6 +29,7 @@ KINDS: dict[str, tuple[int, str]] = {
     "bad-request": (400, "The request cannot be processed"),
     "unauthorized": (401, "Admin token required"),
     "cassette-error": (500, "The cassette cannot be used"),
+    "state-full": (507, "The mock's state is full (--state-limit)"),
 }
 
 

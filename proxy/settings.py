@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 MODES = ("mock", "replay", "record", "proxy")
@@ -22,6 +22,9 @@ ON_MISS = ("error", "mock")
 LOG_FORMATS = ("text", "json")
 LOOPS = ("auto", "asyncio", "uvloop")
 ENV_PREFIX = "PORTAL_PROXY_"
+# -- issue 13: stateful mock --
+StateSwitch = Literal["on", "off"]
+STATE_SWITCH: tuple[str, ...] = get_args(StateSwitch)
 
 
 class SettingsError(ValueError):
@@ -90,6 +93,13 @@ def _bool(text: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"expected true or false, got {text!r}")
+
+
+def _count(text: str) -> int:
+    # issue 13: a positive whole number (`--state-limit`).
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def _text(text: str) -> str:
@@ -201,6 +211,20 @@ OPTIONS: tuple[Option, ...] = (
         _choice(LOOPS),
         "event loop: auto (uvloop when installed, as the `fast` extra does), asyncio, uvloop",
     ),
+    # -- issue 13: stateful mock --
+    Option(
+        "state",
+        _choice(STATE_SWITCH),
+        "mock remembers what is created, updated and deleted: on or off (default on)",
+        ("mock",),
+    ),
+    Option(
+        "state-limit",
+        _count,
+        "most items kept per collection instance, e.g. per product (default 10000)",
+        ("mock",),
+        metavar="N",
+    ),
 )
 
 
@@ -233,6 +257,9 @@ class Settings:
     alert_webhook: str | None = None
     alert_window: float = 300.0
     loop: str = "auto"
+    # -- issue 13: stateful mock --
+    state: StateSwitch = "on"
+    state_limit: int = 10_000
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -286,6 +313,10 @@ def check(settings: Settings) -> None:
         raise SettingsError(f"unknown mode {settings.mode!r}; expected one of {', '.join(MODES)}")
     if settings.loop not in LOOPS:
         raise SettingsError(f"--loop: expected one of {', '.join(LOOPS)}, got {settings.loop!r}")
+    if settings.state not in STATE_SWITCH:  # issue 13
+        raise SettingsError(f"--state: expected on or off, got {settings.state!r}")
+    if settings.state_limit < 1:  # issue 13
+        raise SettingsError(f"--state-limit: expected at least 1, got {settings.state_limit}")
     if settings.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         raise SettingsError("--loop: uvloop is not installed; pip install 'portal-proxy[fast]'")
     if settings.mode in ("record", "proxy") and not settings.upstream:

@@ -15,8 +15,9 @@ from typing import Any
 
 import orjson
 
+from proxy.fastcheck import Check, compile_check
 from proxy.memo import Memo
-from proxy.patterns import ecma_search
+from proxy.patterns import ecma_search, make_validator
 
 #: Timestamp layouts tried, in order, against a timestamp property's pattern.
 _TIME_LAYOUTS = (
@@ -50,6 +51,7 @@ class BodyPlan:
         self.template = _value(self.schema, 0, "", (), self.stamps)
         self._encoded = orjson.dumps(self.template)
         self._echo = _properties(self.schema) if isinstance(self.schema, Mapping) else {}
+        self._fits: dict[str, Check] = {}  # echoable property -> its full validity check
         self._clock: tuple[int, dict[str, str]] = (-1, {})
         # Encoded bodies of the current second by request body: within one second the
         # timestamps cannot change, so the same request gets the same bytes.
@@ -90,9 +92,21 @@ class BodyPlan:
         if echo and isinstance(value, dict):
             for key, sent in echo.items():
                 schema = self._echo.get(key)
-                if schema is not None and _fits_type(sent, schema):
+                if schema is not None and self._fit(key, schema)(sent):
                     value[key] = sent
         return value
+
+    def _fit(self, key: str, schema: Mapping[str, Any]) -> Check:
+        """The property's whole schema as a check: an echoed value must fit at every depth
+        (array items, nested objects), not only by its top-level type."""
+        check = self._fits.get(key)
+        if check is None:
+            check = self._fits[key] = fits_check(schema)
+        return check
+
+    def stamped_keys(self) -> frozenset[str]:
+        """Top-level properties that carry the current time (`CreatedAt`, `UpdatedAt`)."""
+        return frozenset(str(path[0]) for path, _ in self.stamps if len(path) == 1)
 
     def _times(self, now: dt.datetime | None) -> dict[str, str]:
         if now is not None:
@@ -112,6 +126,38 @@ def synthesize(
 ) -> Any:
     """A value for `schema` (already dereferenced), echoing `echo`'s matching top-level fields."""
     return BodyPlan(schema).render(echo, now or dt.datetime.now(dt.UTC))
+
+
+def fits_check(schema: Mapping[str, Any]) -> Check:
+    """A yes/no check that a value is valid for `schema` (Draft 2020-12, ECMA patterns)."""
+    fast = compile_check(schema)
+    if fast is not None:
+        return fast
+    validator = make_validator(schema)
+
+    def full(value: Any) -> bool:
+        try:
+            return bool(validator.is_valid(value))
+        except Exception:  # an integer beyond 64 bits, a pattern regress refuses
+            return False
+
+    return full
+
+
+def reshape(shape: Any, echo: Mapping[str, Any] | None, schema: Any) -> Any:
+    """A recorded body (`shape`) made this request's answer: the fields that echo the
+    request taken from `echo`, and the timestamps the server sets set to now."""
+    if not isinstance(shape, dict):
+        return shape
+    plan = BodyPlan(schema)
+    template = plan.render(echo)
+    if not isinstance(template, dict):
+        return shape
+    reshaped = dict(shape)
+    for key in (*(echo or {}), *plan.stamped_keys()):
+        if key in reshaped and key in template:
+            reshaped[key] = template[key]
+    return reshaped
 
 
 def _set(value: Any, path: Path, text: str) -> None:

@@ -45,6 +45,10 @@ class ParsedBody:
         return self.value is not _NO_BODY
 
 
+#: An absent optional body, understood as `{}` (shared: nothing may mutate it).
+_EMPTY_OBJECT = ParsedBody({})
+
+
 def parse_json(raw: bytes) -> ParsedBody:
     """Parse a JSON document strictly; the error says what is wrong, never raises.
 
@@ -317,6 +321,18 @@ def _request_body(
 ) -> ParsedBody:
     content_type = headers.get("Content-Type")
     media = media_type_of(content_type)
+    if not body and not operation.request_body_required:
+        # issue 13: by the spec an absent optional body is valid; answered as `{}` is.
+        found.append(
+            violation(
+                ["request", "body"],
+                "required",
+                "request body is empty: valid by the spec (requestBody is not required), "
+                "but the portal is likely to refuse it",
+                "Warning",
+            )
+        )
+        return _EMPTY_OBJECT
     if not body or not media or (target := find_media(operation.request_body, media)) is None:
         return _request_body_refused(operation, media, body, found)
     if not is_json_media(media):

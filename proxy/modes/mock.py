@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from proxy.documented import request_error
 from proxy.exchange import Exchange
 from proxy.gateway import Gateway
-from proxy.responses import request_error
 from proxy.violations import has_errors
 
 
@@ -19,10 +19,16 @@ async def serve(gateway: Gateway, ex: Exchange) -> web.StreamResponse:
     hit = gateway.lookup(ex)
     if hit is not None:
         return gateway.replay(ex, hit)
+    if gateway.state is not None:  # issue 13: the state source answers what it knows
+        remembered = await gateway.state.answer(ex)
+        if remembered is not None:
+            ex.source = "mock"
+            return remembered
     prefer = parse_prefer(ex.request.headers.get("Prefer", ""))
     if has_errors(ex.violations):
         ex.source = "mock"
-        return request_error(ex.violations, "mock")
+        assert ex.operation is not None
+        return request_error(ex.operation, ex.violations, "mock")  # issue 13: documented 4xx
     code = prefer.get("code")
     status = int(code) if code is not None and code.isdigit() else None
     return gateway.synthesize(ex, status=status, example=prefer.get("example"))
