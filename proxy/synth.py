@@ -277,6 +277,9 @@ def _timestamp_layout(schema: Mapping[str, Any], name: str) -> str | None:
         return "%Y-%m-%d"
     pattern = schema.get("pattern")
     example = schema.get("example")
+    examples = schema.get("examples")
+    if example is None and isinstance(examples, list) and examples:
+        example = examples[0]  # OpenAPI 3.1's `examples` (Tyk's newer schemas use it)
     looks_like_time = name.endswith("At") or "date" in name.lower() or "time" in name.lower()
     if not (pattern and isinstance(example, str) and looks_like_time):
         return None

@@ -335,6 +335,9 @@ def _request_body(
         return _EMPTY_OBJECT
     if not body or not media or (target := find_media(operation.request_body, media)) is None:
         return _request_body_refused(operation, media, body, found)
+    if media == "multipart/form-data":
+        found.extend(_form_body(target, content_type or "", body))  # issue 13
+        return ParsedBody()
     if not is_json_media(media):
         return ParsedBody()
     key = (target.validator, body)
@@ -378,6 +381,35 @@ def _request_body_refused(
         )
     )
     return ParsedBody()
+
+
+def _form_body(target: MediaType, content_type: str, body: bytes) -> list[Violation]:
+    """A `multipart/form-data` body: a form whose every part is a named field, with the
+    fields the schema requires (their values are files or text: not checked further)."""
+    import email.parser
+    import email.policy
+
+    where: list[str | int] = ["request", "body"]
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    boundary = message.get_boundary()
+    if boundary is not None and body.strip() == f"--{boundary}--".encode("latin-1", "replace"):
+        message.set_payload([])  # a form with no fields: only the closing delimiter
+    elif not message.is_multipart() or message.defects:
+        return [
+            violation(where, "contentMediaType", "request body is not a multipart/form-data form")
+        ]
+    names = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_content_disposition() != "form-data":
+            return [violation(where, "type", "request body part is not a named form field")]
+        names.append(name)
+    schema = target.schema or {}
+    missing = [n for n in schema.get("required") or [] if n not in names]
+    return [
+        violation([*where, n], "required", f"request form field {n} is required") for n in missing
+    ]
 
 
 #: Request body verdicts by (schema, body): clients send the same body again and again, and

@@ -50,8 +50,9 @@ class StateSource:
             resource.collection,
             tuple(params.get(n, "") for n in _names(resource.collection)),
         )
+        path = ex.request.rel_url.raw_path
         if self._parent_deleted(resource, params):
-            return self._missing(operation, f"{resource.parent_item} {params}")
+            return self._missing(operation, f"{path}: its parent was deleted;")
         sent = ex.parsed.value if isinstance(ex.parsed.value, dict) else {}
         try:
             if binding.role == "list":
@@ -60,7 +61,9 @@ class StateSource:
                 return self._create(operation, resource, key, sent)
             item_id = params.get(resource.id_param or "", "")
             if self.store.is_deleted(key, item_id):
-                return self._missing(operation, f"{resource.item} with id {item_id}")
+                return self._missing(
+                    operation, f"{path}: {resource.id_param} {item_id} was deleted;"
+                )
             if binding.role == "get":
                 return self._get(operation, resource, key, item_id)
             if binding.role == "update":
