@@ -52,6 +52,7 @@ class BodyPlan:
         self._encoded = orjson.dumps(self.template)
         self._echo = _properties(self.schema) if isinstance(self.schema, Mapping) else {}
         self._fits: dict[str, Check] = {}  # echoable property -> its full validity check
+        self._stamped = frozenset(str(path[0]) for path, _ in self.stamps if len(path) == 1)
         self._clock: tuple[int, dict[str, str]] = (-1, {})
         # Encoded bodies of the current second by request body: within one second the
         # timestamps cannot change, so the same request gets the same bytes.
@@ -106,7 +107,7 @@ class BodyPlan:
 
     def stamped_keys(self) -> frozenset[str]:
         """Top-level properties that carry the current time (`CreatedAt`, `UpdatedAt`)."""
-        return frozenset(str(path[0]) for path, _ in self.stamps if len(path) == 1)
+        return self._stamped
 
     def _times(self, now: dt.datetime | None) -> dict[str, str]:
         if now is not None:

@@ -116,7 +116,10 @@ class StateSource:
         self.store.put(key, item_id, stored)
         if schema is None:
             return None  # no JSON body documented: the stateless mock answers as documented
-        return self._success(operation, stored)
+        # `rendered` is already the documented body: shaped by the schema, stamped now.
+        return documented.body_response(
+            operation.default_status, _json_media(operation), rendered, _SOURCE
+        )
 
     def _get(
         self, operation: Operation, resource: Resource, key: Key, item_id: str

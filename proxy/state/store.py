@@ -41,6 +41,8 @@ class Store:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._collections: dict[Key, Collection] = {}
+        # The same collections by template: a link is looked up in one resource's instances.
+        self._by_template: dict[str, dict[tuple[str, ...], Collection]] = {}
 
     def get(self, key: Key) -> Collection | None:
         """The collection instance, if anything happened in it."""
@@ -53,6 +55,7 @@ class Store:
             if len(self._collections) >= self.limit:
                 raise FullError(f"the mock already keeps {self.limit} collections")
             found = self._collections[key] = Collection()
+            self._by_template.setdefault(key[0], {})[key[1]] = found
         return found
 
     def put(self, key: Key, item_id: str, item: Item) -> None:
@@ -93,14 +96,16 @@ class Store:
 
     def find(self, collections: set[str], item_id: str) -> Item | None:
         """The item with this id in any instance of the named collections (for links)."""
-        for (template, _), collection in self._collections.items():
-            if template in collections and item_id in collection.items:
-                return collection.items[item_id]
+        for template in collections:
+            for collection in self._by_template.get(template, {}).values():
+                if item_id in collection.items:
+                    return collection.items[item_id]
         return None
 
     def reset(self) -> None:
         """Forget everything, deletions too."""
         self._collections.clear()
+        self._by_template.clear()
 
     def snapshot(self) -> dict[str, Any]:
         """The state as JSON: per collection instance, its items and deleted ids."""
