@@ -248,10 +248,10 @@ def _value(
         items = schema.get("items") or {}
         count = max(1, int(schema.get("minItems", 1)))
         return [_value(items, depth + 1, name, (*path, i), stamps) for i in range(count)]
-    return _scalar(str(kind), schema)
+    return _scalar(str(kind), schema, name)
 
 
-def _scalar(kind: str, schema: Mapping[str, Any]) -> Any:
+def _scalar(kind: str, schema: Mapping[str, Any], name: str = "") -> Any:
     if kind == "integer":
         return int(schema.get("minimum", 0))
     if kind == "number":
@@ -262,7 +262,11 @@ def _scalar(kind: str, schema: Mapping[str, Any]) -> Any:
         return None
     if kind == "string":
         minimum = int(schema.get("minLength", 0))
-        text = "string"
+        # An id kept as a string (Tyk's posts) is still used as an integer path parameter:
+        # a digit string serves both (clients and Schemathesis follow it into paths).
+        text = "1" if name == "ID" or name.endswith(("ID", "Id")) else "string"
+        if "pattern" in schema and not ecma_search(str(schema["pattern"]), text):
+            text = "string"
         return text + "x" * max(0, minimum - len(text))
     return None
 

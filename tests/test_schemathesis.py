@@ -13,6 +13,7 @@ import base64
 import re
 import shutil
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ class Run:
     cases: int
     phases: dict[str, str]
     failures: list[Failure]
+    errors: list[str]  # scenarios Schemathesis could not run (an operation left untested)
 
 
 async def schemathesis(spec: Path, base_url: str, tmp_path: Path, max_examples: int) -> Run:
@@ -100,14 +102,18 @@ async def schemathesis(spec: Path, base_url: str, tmp_path: Path, max_examples: 
     found = re.search(r"(\d+) generated", output)
     phases: dict[str, str] = {}
     failures: list[Failure] = []
+    errors: list[str] = []
     for line in events.read_bytes().splitlines():
         event = orjson.loads(line)
         if "PhaseFinished" in event:
             finished = event["PhaseFinished"]
             phases[finished["phase"]["name"]] = finished["status"]
         elif "ScenarioFinished" in event:
-            failures.extend(_failures(event["ScenarioFinished"]))
-    return Run(output, int(found.group(1)) if found else 0, phases, failures)
+            scenario = event["ScenarioFinished"]
+            failures.extend(_failures(scenario))
+            if scenario["status"] == "error":
+                errors.append(str(scenario["recorder"].get("label")))
+    return Run(output, int(found.group(1)) if found else 0, phases, failures, errors)
 
 
 def _failures(scenario: dict[str, Any]) -> list[Failure]:
@@ -169,8 +175,9 @@ async def _check(gateway_factory: GatewayFactory, spec: Path, tmp_path: Path, ex
     # Every phase ran, the stateful one included (a run that tested nothing cannot pass).
     assert {"examples", "coverage", "fuzzing", "stateful"} <= run.phases.keys(), run.output
     assert "error" not in run.phases.values(), run.output
-    tolerated = len(run.failures) - len(left)
-    print(f"{spec.name}: {run.cases} cases, {tolerated} tolerated, phases {run.phases}")
+    assert not run.errors, f"untested: {run.errors}\n{run.output[-4000:]}"
+    tolerated = Counter(f.status for f in run.failures if _tolerated(f))
+    print(f"{spec.name}: {run.cases} cases; tolerated by status {dict(tolerated)}")
     return run
 
 
@@ -187,8 +194,8 @@ async def test_seed_spec_passes_schemathesis(
 async def test_whole_portal_spec_passes_schemathesis(
     gateway_factory: GatewayFactory, tmp_path: Path
 ) -> None:
-    run = await _check(gateway_factory, FULL_SPEC, tmp_path, examples=5)
-    assert run.cases >= 1000, run.output
+    run = await _check(gateway_factory, FULL_SPEC, tmp_path, examples=10)
+    assert run.cases >= 2000, run.output
     # The whole spec links its operations, so the stateful phase has scenarios to run
     # (the seed's single operation has none: Schemathesis skips the phase there).
     assert run.phases["stateful"] != "skip", run.output

@@ -157,6 +157,20 @@ async def test_pagination_and_a_deleted_parent(
     assert status == 404 and "parent was deleted" in body["errors"][0]
 
 
+async def test_a_wrapped_listing_and_server_set_ids(
+    portal: Running, session: aiohttp.ClientSession, spec: Spec
+) -> None:
+    # Plans list as `{"data": [...]}`; a create's ID is the server's (the request has none).
+    sent = {"ID": 99, "Name": "p", "ProviderID": 1}
+    status, plan = await call(session, spec, portal, "POST", "/plans", sent)
+    assert status == 200 and plan["ID"] != 99
+    status, listed = await call(session, spec, portal, "GET", "/plans")
+    assert status == 200 and [entry["ID"] for entry in listed["data"]] == [plan["ID"]]
+    assert (await call(session, spec, portal, "DELETE", f"/plans/{plan['ID']}"))[0] == 200
+    assert (await call(session, spec, portal, "GET", f"/plans/{plan['ID']}"))[0] == 404
+    assert (await call(session, spec, portal, "GET", "/plans"))[1]["data"] == []
+
+
 async def test_admin_state_shows_and_resets(
     gateway_factory: GatewayFactory, session: aiohttp.ClientSession, spec: Spec
 ) -> None:
@@ -251,6 +265,12 @@ async def test_errors_fit_each_operations_documented_schema(
         headers={**HEADERS, "Content-Type": "multipart/form-data; boundary=x"},
     ) as response:
         assert response.status == 400 and response.content_type == "text/plain"
+    form = aiohttp.FormData()
+    form.add_field("file", b"\xff\xd8\xff\xd9", filename="logo.jpg", content_type="image/jpeg")
+    async with session.post(
+        portal.url + BASE + "/products/1/logo", data=form, headers={"Authorization": "t"}
+    ) as response:
+        assert response.status == 200 and await response.json() == {"status": "ok"}
 
 
 async def test_echo_fits_the_response_schema_at_every_depth(

@@ -155,9 +155,26 @@ def properties(schema: Mapping[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
+def list_shape(schema: Mapping[str, Any] | None) -> tuple[str | None, Mapping[str, Any]] | None:
+    """How a listing carries its items: a bare array (None, item schema), or an object
+    with one array property (`{"data": [...]}`: ("data", item schema)); None otherwise."""
+    if not isinstance(schema, Mapping):
+        return None
+    if schema.get("type") == "array":
+        return None, schema.get("items") or {}
+    arrays = [
+        (name, sub)
+        for name, sub in properties(schema).items()
+        if isinstance(sub, Mapping) and sub.get("type") == "array"
+    ]
+    if len(arrays) == 1:
+        return arrays[0][0], arrays[0][1].get("items") or {}
+    return None
+
+
 def is_list(schema: Mapping[str, Any] | None) -> bool:
-    """True for an array schema (a collection's listing)."""
-    return isinstance(schema, Mapping) and schema.get("type") == "array"
+    """True for a collection's listing schema (see `list_shape`)."""
+    return list_shape(schema) is not None
 
 
 def _answers_object(operation: Operation) -> bool:

@@ -19,7 +19,13 @@ from proxy import documented
 from proxy.exchange import Exchange
 from proxy.problems import problem
 from proxy.spec import Operation, Spec
-from proxy.state.resources import Resource, Resources, is_list, properties, success_schema
+from proxy.state.resources import (
+    Resource,
+    Resources,
+    list_shape,
+    properties,
+    success_schema,
+)
 from proxy.state.store import FullError, Item, Key, Store
 from proxy.violations import has_errors
 
@@ -78,17 +84,17 @@ class StateSource:
     def _list(self, ex: Exchange, operation: Operation, key: Key) -> web.StreamResponse | None:
         schema = success_schema(operation)
         collection = self.store.get(key)
-        if collection is None or not collection.touched or not is_list(schema):
+        shape = list_shape(schema)
+        if collection is None or not collection.touched or shape is None:
             return None  # untouched: the spec's example listing, so a first screen has rows
-        assert schema is not None
-        items = list(collection.items.values())
-        items = _page(items, operation, ex.request.query)
-        plan = documented.plan_for(schema.get("items") or {})
+        wrapper, item_schema = shape
+        items = _page(list(collection.items.values()), operation, ex.request.query)
+        plan = documented.plan_for(item_schema)
+        listed: Any = [plan.render(item) for item in items]
+        if wrapper is not None:  # `{"data": [...]}`: the rest of the wrapper synthesized
+            listed = {**documented.plan_for(schema).render(), wrapper: listed}
         return documented.body_response(
-            operation.default_status,
-            _json_media(operation),
-            [plan.render(item) for item in items],
-            _SOURCE,
+            operation.default_status, _json_media(operation), listed, _SOURCE
         )
 
     def _create(
@@ -96,7 +102,12 @@ class StateSource:
     ) -> web.StreamResponse | None:
         schema = success_schema(operation)
         base: Item = {}
-        requested = sent.get(resource.id_field)
+        # An id the client gives is used only where the request documents one (attaching
+        # an existing client type by `ID`); elsewhere the server sets it, as the portal does.
+        takes_id = any(
+            resource.id_field in properties(media.schema) for media in operation.request_body
+        )
+        requested = sent.get(resource.id_field) if takes_id else None
         if requested is not None:
             # Attaching by id: what another collection of that name holds shows through.
             others = {
