@@ -14,10 +14,10 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 
-import orjson
 from aiohttp import web
 
 from proxy import __version__, ui
+from proxy.jsonout import dumps as dumps_json
 from proxy.keys import OPENED, SETTINGS, SINKS, SPEC
 from proxy.problems import SOURCE_HEADER, problem
 
@@ -27,6 +27,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: The methods every admin endpoint answers.
 METHODS = ("GET", "HEAD")
+#: The stateful mock's state (issue 13): GET shows it, DELETE resets it.
+STATE_PATH = f"{PREFIX}/state"
 
 #: The session cookie of the violations page (issue 16), scoped to the admin endpoints.
 COOKIE = "portal_proxy_admin"
@@ -45,13 +47,15 @@ async def handle(request: web.Request) -> web.StreamResponse:
         handler = _EXCHANGE  # issue 16: /__proxy/exchanges/{id}
     if handler is None:
         return await _guarded(_unknown)(request)
-    if request.method not in METHODS:
-        allowed = ", ".join(METHODS)
+    # DELETE resets the mock's state, on that path only (issue 13).
+    methods = (*METHODS, "DELETE") if request.path == STATE_PATH else METHODS
+    if request.method not in methods:
+        allowed = ", ".join(methods)
         return problem(
             "method-not-allowed",
             f"{request.method} is not allowed on {request.path}; allowed: {allowed}",
             headers={"Allow": allowed},
-            allowed=list(METHODS),
+            allowed=list(methods),
         )
     return await handler(request)
 
@@ -216,12 +220,22 @@ async def _cassettes(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def _state(request: web.Request) -> web.StreamResponse:
+    # The stateful mock's store (proxy.state): shown, or reset by DELETE.
+    state = request.app[OPENED].state
+    if state is None:
+        return problem("bad-request", "this gateway keeps no state (it does in mock, --state on)")
+    if request.method == "DELETE":
+        state.store.reset()
+    return _json(state.store.snapshot())
+
+
 async def _unknown(request: web.Request) -> web.StreamResponse:
     return problem(
         "unknown-route",
         f"no admin endpoint {request.path}; try {PREFIX}/ (the violations page), "
-        f"{PREFIX}/health, {PREFIX}/ready, {PREFIX}/violations, {PREFIX}/metrics or "
-        f"{PREFIX}/cassettes",
+        f"{PREFIX}/health, {PREFIX}/ready, {PREFIX}/violations, {PREFIX}/metrics, "
+        f"{PREFIX}/cassettes or {PREFIX}/state",
     )
 
 
@@ -231,6 +245,7 @@ _ROUTES: dict[str, Handler] = {
     f"{PREFIX}/violations": _guarded(_violations),
     f"{PREFIX}/metrics": _guarded(_metrics),
     f"{PREFIX}/cassettes": _guarded(_cassettes),
+    STATE_PATH: _guarded(_state),  # issue 13
     # Issue 16: the violations page, its live stream and the kept exchanges.
     PREFIX: _to_page,
     f"{PREFIX}/": _page,
@@ -248,6 +263,6 @@ def loop_name() -> str:
 
 
 def _json(value: object) -> web.Response:
-    response = web.Response(body=orjson.dumps(value), content_type="application/json")
+    response = web.Response(body=dumps_json(value), content_type="application/json")
     response.headers[SOURCE_HEADER] = "gateway"
     return response

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from proxy.jsonout import dumps as dumps_json
 from proxy.recorded import Headers, RecordedRequest
 from proxy.redact import REDACTED
 from proxy.upstream import HOP_BY_HOP
@@ -48,7 +49,7 @@ def canonical_body(body: bytes) -> bytes:
         return body
     # A JSON text always re-serializes to JSON, which the raw fallback never is, so the two
     # kinds of key cannot collide.
-    canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    canonical = dumps_json(value, sort_keys=True)
     if canonical == body:
         return body
     # orjson's result keeps its whole (4 KB) output buffer: a copy is its exact size, which

@@ -6,7 +6,7 @@ the upstream session and, in `record`, the cassette writer.
 
 | mode    | sources, in order                                                           |
 |---------|-----------------------------------------------------------------------------|
-| mock    | cassette (if `--cassette`), refuse invalid, mock                            |
+| mock    | cassette (if `--cassette`), state (`--state on`), refuse invalid, mock      |
 | replay  | cassette, then miss (404) or, with `--on-miss mock`, refuse invalid, mock   |
 | record  | `none`: cassette, miss; `new_episodes`: cassette, upstream + recorder;      |
 |         | `all`: upstream + recorder (`once`: `none` if the cassette exists, else `all`) |
@@ -34,6 +34,7 @@ from proxy.sources.mock import MockSource
 from proxy.sources.refuse import RefuseInvalid
 from proxy.sources.upstream import UpstreamSource
 from proxy.spec import Spec
+from proxy.state import StateSource
 from proxy.storage import cassette_path
 from proxy.upstream import Upstream
 
@@ -47,6 +48,7 @@ class Opened:
     upstream: Upstream | None = None
     recorder: Recorder | None = None
     record_mode: RecordMode | None = None  # as it applies to this run (`once` decided)
+    state: StateSource | None = None  # the mock's memory (`--state on`), for /__proxy/state
 
     @property
     def forwards(self) -> bool:
@@ -96,9 +98,12 @@ class _Parts:
 
 async def _mock(parts: _Parts) -> Opened:
     library = parts.library(cassette_paths(parts.settings, every_in_dir=False))
+    settings = parts.settings
+    state = StateSource(parts.spec, settings.state_limit) if settings.state == "on" else None
+    remembers: list[Source] = [state] if state is not None else []
     # The mock's 401/422 refusals are the portal's answers too: they are delayed as well.
-    sources: list[Source] = [CassetteSource(library), RefuseInvalid("mock"), MockSource()]
-    return Opened(library, [parts.delayed(source) for source in sources])
+    sources = [CassetteSource(library), *remembers, RefuseInvalid("mock"), MockSource()]
+    return Opened(library, [parts.delayed(source) for source in sources], state=state)
 
 
 async def _replay(parts: _Parts) -> Opened:

@@ -32,6 +32,7 @@ KINDS: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "Admin token required"),
     "cassette-error": (500, "The cassette cannot be used"),
     "cors-origin-not-allowed": (403, "Origin not allowed by --cors-origin"),  # issue 12
+    "state-full": (507, "The mock's state is full (--state-limit)"),
 }
 
 

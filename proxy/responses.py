@@ -15,12 +15,11 @@ from collections.abc import Iterable
 from email.utils import format_datetime
 from typing import Any
 
-import orjson
 from aiohttp import hdrs, web
 
+from proxy.jsonout import dumps as dumps_json
 from proxy.problems import SOURCE_HEADER
 from proxy.upstream import end_to_end
-from proxy.violations import Violation
 
 #: The header names a passthrough response really has (lower case).
 PASSTHROUGH = web.ResponseKey("portal_proxy_passthrough", frozenset[str])
@@ -30,7 +29,7 @@ _INVENTED = (hdrs.CONTENT_TYPE, hdrs.SERVER, hdrs.DATE)
 
 def json_response(status: int, value: object, source: str) -> web.Response:
     """A JSON response made by the gateway itself (mock bodies, portal-shaped errors)."""
-    return json_bytes_response(status, orjson.dumps(value), source)
+    return json_bytes_response(status, dumps_json(value), source)
 
 
 def json_bytes_response(status: int, body: bytes, source: str) -> web.Response:
@@ -38,18 +37,6 @@ def json_bytes_response(status: int, body: bytes, source: str) -> web.Response:
     response = web.Response(status=status, body=body, content_type="application/json")
     response.headers[SOURCE_HEADER] = source
     return response
-
-
-def request_error(violations: list[Violation], source: str) -> web.Response:
-    """The portal's answer to a bad request: 401 for missing credentials, else 422.
-
-    Both are `{"errors": [...]}` (the spec's `OnlyErrors`), one message per problem.
-    """
-    errors = [v for v in violations if v["severity"] == "Error"]
-    unauthorized = [v for v in errors if v["code"] == 401]
-    chosen = unauthorized or errors
-    status = 401 if unauthorized else 422
-    return json_response(status, {"errors": [v["message"] for v in chosen]}, source)
 
 
 Prepared = tuple[tuple[tuple[str, str], ...], frozenset[str]]

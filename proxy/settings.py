@@ -36,6 +36,8 @@ ON_OFF: tuple[OnOff, ...] = get_args(OnOff)  # issue 12
 #: VCR.py's default matchers, less `scheme`, `host` and `port` (the upstream is configured).
 DEFAULT_MATCH_ON = ("method", "path", "query", "body")
 ENV_PREFIX = "PORTAL_PROXY_"
+StateSwitch = Literal["on", "off"]  # issue 13: stateful mock
+STATE_SWITCH: tuple[StateSwitch, ...] = get_args(StateSwitch)
 
 
 class SettingsError(ValueError):
@@ -265,6 +267,22 @@ OPTIONS: tuple[Option, ...] = (
         metavar="MS|MIN-MAX",
         shown="0",
     ),
+    # -- issue 13: stateful mock --
+    Option(
+        "state",
+        values.choice(STATE_SWITCH),
+        "the mock remembers what is created, updated and deleted: on, off",
+        "on",
+        modes=("mock",),
+    ),
+    Option(
+        "state-limit",
+        values.positive_count,
+        "most items kept per collection instance (e.g. per product); beyond it, a 507",
+        10_000,
+        modes=("mock",),
+        metavar="N",
+    ),
 )
 
 #: The options by their `Settings` field name.
@@ -320,6 +338,9 @@ class Settings:
     cors_origin: tuple[str, ...] = default("cors_origin")
     access_log: OnOff = default("access_log")
     latency: tuple[int, int] = default("latency")  # (min, max) milliseconds
+    # -- issue 13: stateful mock
+    state: StateSwitch = default("state")
+    state_limit: int = default("state_limit")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -382,6 +403,10 @@ def check(settings: Settings) -> None:
         raise SettingsError(
             f"--latency: expected 0 <= MIN <= MAX <= {values.MAX_DELAY_MS} ms, got {low}-{high}"
         )
+    if settings.state not in STATE_SWITCH:  # issue 13
+        raise SettingsError(f"--state: expected on or off, got {settings.state!r}")
+    if settings.state_limit < 1:  # issue 13
+        raise SettingsError(f"--state-limit: expected at least 1, got {settings.state_limit}")
     if settings.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         raise SettingsError(
             "--loop: uvloop is not installed; pip install uvloop, or install portal-proxy "

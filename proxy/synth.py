@@ -15,8 +15,10 @@ from typing import Any
 
 import orjson
 
+from proxy.fastcheck import Check, compile_check
+from proxy.jsonout import dumps as dumps_json
 from proxy.memo import Memo
-from proxy.patterns import ecma_search
+from proxy.patterns import ecma_search, make_validator
 
 #: Timestamp layouts tried, in order, against a timestamp property's pattern.
 _TIME_LAYOUTS = (
@@ -48,8 +50,10 @@ class BodyPlan:
         self.schema = schema or {}
         self.stamps: list[tuple[Path, str]] = []
         self.template = _value(self.schema, 0, "", (), self.stamps)
-        self._encoded = orjson.dumps(self.template)
+        self._encoded = dumps_json(self.template)
         self._echo = _properties(self.schema) if isinstance(self.schema, Mapping) else {}
+        self._fits: dict[str, Check] = {}  # echoable property -> its full validity check
+        self._stamped = frozenset(str(path[0]) for path, _ in self.stamps if len(path) == 1)
         self._clock: tuple[int, dict[str, str]] = (-1, {})
         # Encoded bodies of the current second by request body: within one second the
         # timestamps cannot change, so the same request gets the same bytes.
@@ -68,7 +72,7 @@ class BodyPlan:
             self._memo_second = second
         encoded = self._memo.get(key)
         if encoded is None:
-            encoded = orjson.dumps(self.render(echo))
+            encoded = dumps_json(self.render(echo))
             if len(key) <= _MEMO_KEY_MAX:
                 self._memo.keep(key, encoded)
         return encoded
@@ -90,9 +94,21 @@ class BodyPlan:
         if echo and isinstance(value, dict):
             for key, sent in echo.items():
                 schema = self._echo.get(key)
-                if schema is not None and _fits_type(sent, schema):
+                if schema is not None and self._fit(key, schema)(sent):
                     value[key] = sent
         return value
+
+    def _fit(self, key: str, schema: Mapping[str, Any]) -> Check:
+        """The property's whole schema as a check: an echoed value must fit at every depth
+        (array items, nested objects), not only by its top-level type."""
+        check = self._fits.get(key)
+        if check is None:
+            check = self._fits[key] = fits_check(schema)
+        return check
+
+    def stamped_keys(self) -> frozenset[str]:
+        """Top-level properties that carry the current time (`CreatedAt`, `UpdatedAt`)."""
+        return self._stamped
 
     def _times(self, now: dt.datetime | None) -> dict[str, str]:
         if now is not None:
@@ -112,6 +128,38 @@ def synthesize(
 ) -> Any:
     """A value for `schema` (already dereferenced), echoing `echo`'s matching top-level fields."""
     return BodyPlan(schema).render(echo, now or dt.datetime.now(dt.UTC))
+
+
+def fits_check(schema: Mapping[str, Any]) -> Check:
+    """A yes/no check that a value is valid for `schema` (Draft 2020-12, ECMA patterns)."""
+    fast = compile_check(schema)
+    if fast is not None:
+        return fast
+    validator = make_validator(schema)
+
+    def full(value: Any) -> bool:
+        try:
+            return bool(validator.is_valid(value))
+        except Exception:  # an integer beyond 64 bits, a pattern regress refuses
+            return False
+
+    return full
+
+
+def reshape(shape: Any, echo: Mapping[str, Any] | None, schema: Any) -> Any:
+    """A recorded body (`shape`) made this request's answer: the fields that echo the
+    request taken from `echo`, and the timestamps the server sets set to now."""
+    if not isinstance(shape, dict):
+        return shape
+    plan = BodyPlan(schema)
+    template = plan.render(echo)
+    if not isinstance(template, dict):
+        return shape
+    reshaped = dict(shape)
+    for key in (*(echo or {}), *plan.stamped_keys()):
+        if key in reshaped and key in template:
+            reshaped[key] = template[key]
+    return reshaped
 
 
 def _set(value: Any, path: Path, text: str) -> None:
@@ -201,10 +249,10 @@ def _value(
         items = schema.get("items") or {}
         count = max(1, int(schema.get("minItems", 1)))
         return [_value(items, depth + 1, name, (*path, i), stamps) for i in range(count)]
-    return _scalar(str(kind), schema)
+    return _scalar(str(kind), schema, name)
 
 
-def _scalar(kind: str, schema: Mapping[str, Any]) -> Any:
+def _scalar(kind: str, schema: Mapping[str, Any], name: str = "") -> Any:
     if kind == "integer":
         return int(schema.get("minimum", 0))
     if kind == "number":
@@ -215,7 +263,11 @@ def _scalar(kind: str, schema: Mapping[str, Any]) -> Any:
         return None
     if kind == "string":
         minimum = int(schema.get("minLength", 0))
-        text = "string"
+        # An id kept as a string (Tyk's posts) is still used as an integer path parameter:
+        # a digit string serves both (clients and Schemathesis follow it into paths).
+        text = "1" if name == "ID" or name.endswith(("ID", "Id")) else "string"
+        if "pattern" in schema and not ecma_search(str(schema["pattern"]), text):
+            text = "string"
         return text + "x" * max(0, minimum - len(text))
     return None
 
@@ -231,6 +283,9 @@ def _timestamp_layout(schema: Mapping[str, Any], name: str) -> str | None:
         return "%Y-%m-%d"
     pattern = schema.get("pattern")
     example = schema.get("example")
+    examples = schema.get("examples")
+    if example is None and isinstance(examples, list) and examples:
+        example = examples[0]  # OpenAPI 3.1's `examples` (Tyk's newer schemas use it)
     looks_like_time = name.endswith("At") or "date" in name.lower() or "time" in name.lower()
     if not (pattern and isinstance(example, str) and looks_like_time):
         return None

@@ -19,6 +19,7 @@ import orjson
 from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from proxy.inflate import inflate
+from proxy.jsonout import dumps as dumps_json
 from proxy.memo import Memo
 from proxy.spec import VERDICTS_MAX, CompiledSchema, MediaType, Operation, Parameter
 from proxy.violations import Severity, Violation, location_text, violation
@@ -47,6 +48,10 @@ class ParsedBody:
     def present(self) -> bool:
         """True when the body parsed to a JSON value."""
         return self.value is not _NO_BODY
+
+
+#: An absent optional body, understood as `{}` (shared: nothing may mutate it).
+_EMPTY_OBJECT = ParsedBody({})
 
 
 def parse_json(raw: bytes) -> ParsedBody:
@@ -165,7 +170,7 @@ def describe_location(location: list[str | int]) -> str:
 
 def _short(value: Any, limit: int = 60) -> str:
     try:
-        text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        text = dumps_json(value, non_str_keys=True).decode()
     except TypeError:  # an integer beyond 64 bits
         text = json.dumps(value, default=repr)
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
@@ -341,8 +346,23 @@ def _request_body(
 ) -> ParsedBody:
     content_type = headers.get("Content-Type")
     media = media_type_of(content_type)
+    if not body and not operation.request_body_required:
+        # issue 13: by the spec an absent optional body is valid; answered as `{}` is.
+        found.append(
+            violation(
+                ["request", "body"],
+                "required",
+                "request body is empty: valid by the spec (requestBody is not required), "
+                "but the portal is likely to refuse it",
+                "Warning",
+            )
+        )
+        return _EMPTY_OBJECT
     if not body or not media or (target := find_media(operation.request_body, media)) is None:
         return _request_body_refused(operation, media, body, found)
+    if media == "multipart/form-data":
+        found.extend(_form_body(target, content_type or "", body))  # issue 13
+        return ParsedBody()
     if not is_json_media(media):
         return ParsedBody()
     key = (target.validator, body)
@@ -386,6 +406,35 @@ def _request_body_refused(
         )
     )
     return ParsedBody()
+
+
+def _form_body(target: MediaType, content_type: str, body: bytes) -> list[Violation]:
+    """A `multipart/form-data` body: a form whose every part is a named field, with the
+    fields the schema requires (their values are files or text: not checked further)."""
+    import email.parser
+    import email.policy
+
+    where: list[str | int] = ["request", "body"]
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    boundary = message.get_boundary()
+    if boundary is not None and body.strip() == f"--{boundary}--".encode("latin-1", "replace"):
+        message.set_payload([])  # a form with no fields: only the closing delimiter
+    elif not message.is_multipart() or message.defects:
+        return [
+            violation(where, "contentMediaType", "request body is not a multipart/form-data form")
+        ]
+    names = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or part.get_content_disposition() != "form-data":
+            return [violation(where, "type", "request body part is not a named form field")]
+        names.append(name)
+    schema = target.schema or {}
+    missing = [n for n in schema.get("required") or [] if n not in names]
+    return [
+        violation([*where, n], "required", f"request form field {n} is required") for n in missing
+    ]
 
 
 #: Request body verdicts by (schema, body): clients send the same body again and again, and

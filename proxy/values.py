@@ -144,3 +144,10 @@ def origins(text: str) -> tuple[str, ...]:
             raise ValueError(f"an origin has no query, fragment or user, got {item!r}")
         origins.append(f"{parts.scheme}://{parts.netloc}".lower())
     return tuple(origins)
+
+
+def positive_count(text: str) -> int:
+    """A whole number of at least 1."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)

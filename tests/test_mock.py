@@ -209,11 +209,13 @@ REQUESTS: list[tuple[str, str, dict[str, str], bytes, int, list[tuple[list[Any],
         [(["request", "body"], "contentMediaType")],
     ),
     (
+        # The seed's requestBody is not `required`: an empty body is valid (a Warning says
+        # the portal is likely to refuse it) and answered as `{}` is.
         "empty body",
         "1",
         {"Authorization": AUTH, "Content-Type": JSON},
         b"",
-        422,
+        201,
         [(["request", "body"], "required")],
     ),
     (
@@ -296,10 +298,9 @@ async def test_request_table(
     assert [(v["location"], v["code"]) for v in found] == expected
     for item in found:
         assert set(item) == {"location", "severity", "code", "message"}
-        assert item["severity"] == "Error"
+        assert item["severity"] == ("Warning" if status == 201 else "Error")
     document = orjson.loads(payload)
     if status == 201:
-        assert not found
         spec = Spec.load(shipped_spec_path())
         route = spec.match("POST", "/portal-api/products/1/client_types")
         assert route is not None and route.operation is not None
@@ -316,7 +317,6 @@ async def test_request_table(
         (b'{"ID": "11"}', "ID must be integer"),
         (b'{"ID": null}', "ID must be integer"),
         (b"{ID: 11", "not valid JSON"),
-        (b"", "empty"),
     ],
 )
 async def test_error_messages_name_the_field(

@@ -15,6 +15,7 @@ from proxy.sources.mock import MockSource
 from proxy.sources.refuse import RefuseInvalid
 from proxy.sources.upstream import UpstreamSource
 from proxy.spec import Spec, shipped_spec_path
+from proxy.state import StateSource
 
 SPEC = Spec.load(shipped_spec_path())
 UPSTREAM = "http://127.0.0.1:9"  # never contacted: no request is sent in these tests
@@ -32,7 +33,8 @@ version: 1
 @pytest.mark.parametrize(
     ("mode", "changes", "existing", "expected", "record_mode"),
     [
-        ("mock", {}, False, [CassetteSource, RefuseInvalid, MockSource], None),
+        ("mock", {}, False, [CassetteSource, StateSource, RefuseInvalid, MockSource], None),
+        ("mock", {"state": "off"}, False, [CassetteSource, RefuseInvalid, MockSource], None),
         ("replay", {}, True, [CassetteSource, MissSource], None),
         (
             "replay",

@@ -12,13 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
+from proxy.documented import body_response
 from proxy.exchange import Exchange
 from proxy.library import Library
 from proxy.problems import problem
 from proxy.responses import json_bytes_response, json_response
 from proxy.spec import MediaType
-from proxy.synth import BodyPlan, synthesize
-from proxy.validation import find_media, parse_json
+from proxy.synth import BodyPlan, reshape
+from proxy.validation import find_media, is_json_media, parse_json
 
 
 class MockSource:
@@ -71,6 +72,9 @@ class MockSource:
             return response
         media = find_media(media_types, "application/json") or media_types[0]
         echo = ex.parsed.value if isinstance(ex.parsed.value, dict) else None
+        if not is_json_media(media.media_type) and example is None:
+            # A JPEG, YAML, zip or text body, as documented (proxy.documented).
+            return body_response(chosen, media, self._plan(media).render(echo), "mock")
         if example is not None:
             if example not in media.examples:
                 known = ", ".join(media.examples) or "none"
@@ -82,7 +86,8 @@ class MockSource:
                 )
             return json_response(chosen, media.examples[example], "mock")
         if shape is not None:
-            return json_response(chosen, _reshape(shape, echo, media.schema), "mock")
+            # The recording's body, with the echoed fields and the server's timestamps new.
+            return json_response(chosen, reshape(shape, echo, media.schema), "mock")
         # The request body keys the plan's memo; without an echo, every body renders alike.
         key = ex.body if echo is not None else b""
         return json_bytes_response(chosen, self._plan(media).encode(echo, key), "mock")
@@ -102,16 +107,3 @@ def parse_prefer(header: str) -> dict[str, str]:
         if name and value:
             preferences[name.strip().lower()] = value.strip().strip('"')
     return preferences
-
-
-def _reshape(shape: Any, echo: dict[str, Any] | None, schema: Any) -> Any:
-    """A recorded body with the request's echoed fields taken from this request."""
-    if not isinstance(shape, dict) or not echo:
-        return shape
-    reshaped = dict(shape)
-    template = synthesize(schema, echo=echo)
-    if isinstance(template, dict):
-        for key in echo:
-            if key in reshaped and key in template:
-                reshaped[key] = template[key]
-    return reshaped

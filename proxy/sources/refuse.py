@@ -1,12 +1,13 @@
-"""Refuses a request with an Error the way the portal would (401/422 `{"errors": [...]}`):
-the mock's answer to a bad request, and `--strict`'s in front of an upstream."""
+"""Refuses a request with an Error the way the portal would: 401, else the operation's own
+documented 4xx and body (`{"errors": [...]}` for the seed's route): the mock's answer to a
+bad request, and `--strict`'s in front of an upstream."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from proxy.documented import request_error
 from proxy.exchange import Exchange
-from proxy.responses import request_error
 from proxy.violations import has_errors
 
 
@@ -22,4 +23,4 @@ class RefuseInvalid:
         if ex.operation is None or not has_errors(ex.violations):
             return None
         ex.source = self.source
-        return request_error(ex.violations, self.source)
+        return request_error(ex.operation, ex.violations, self.source)

@@ -17,10 +17,10 @@ import re
 from pathlib import Path
 from typing import Final
 
-import orjson
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
+from proxy.jsonout import dumps as dumps_json
 from proxy.keys import SINKS
 from proxy.problems import SOURCE_HEADER, problem
 from proxy.sinks.exchanges import KeptExchanges, Subscriber
@@ -129,10 +129,10 @@ async def _relay(subscriber: Subscriber, events: EventSourceResponse) -> None:
 
 
 def _dumps(value: object) -> str:
-    return orjson.dumps(value).decode()
+    return dumps_json(value).decode()
 
 
 def _json(value: object) -> web.Response:
-    response = web.Response(body=orjson.dumps(value), content_type="application/json")
+    response = web.Response(body=dumps_json(value), content_type="application/json")
     response.headers.update(_HEADERS)
     return response

@@ -1,0 +1,6 @@
+"""The stateful mock (issue 13): resources inferred from the spec, a bounded store, and a
+source that answers a collection's and an item's operations from it."""
+
+from proxy.state.source import StateSource
+
+__all__ = ["StateSource"]
