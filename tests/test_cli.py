@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from proxy.cli import main
 from tests.cli_process import command, running
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,20 +110,40 @@ def test_a_flag_beats_its_variable(tmp_path: Path) -> None:
     ],
 )
 def test_bad_values_exit_2_naming_the_option(
-    tmp_path: Path, args: list[str], env: dict[str, str], needle: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    env: dict[str, str],
+    needle: str,
 ) -> None:
-    env = {"PORTAL_PROXY_CASSETTE_DIR": str(tmp_path), **env}
-    result = run_cli(*args, env=env)
+    """In-process: the same `main` the console script calls, with the same argv and variables
+    (a real process per row would add a second of start-up each; the exit code of the real
+    process is `test_a_bad_value_exits_2_from_the_real_process`'s)."""
+    for name in [name for name in os.environ if name.startswith("PORTAL_PROXY_")]:
+        monkeypatch.delenv(name)
+    for name, value in {"PORTAL_PROXY_CASSETTE_DIR": str(tmp_path), **env}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_a_bad_value_exits_2_from_the_real_process(tmp_path: Path) -> None:
+    result = run_cli("mock", "--port", "70000", env={"PORTAL_PROXY_CASSETTE_DIR": str(tmp_path)})
     assert result.returncode == 2, result
-    assert needle in result.stderr, result.stderr
+    assert "--port" in result.stderr, result.stderr
 
 
-def test_bad_spec_content_exits_2(tmp_path: Path) -> None:
+def test_bad_spec_content_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text("openapi: 3.1.0\n")
-    result = run_cli("mock", "--spec", str(spec))
-    assert result.returncode == 2
-    assert "--spec" in result.stderr and "paths" in result.stderr
+    with pytest.raises(SystemExit) as exited:
+        main(["mock", "--spec", str(spec)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--spec" in err and "paths" in err
 
 
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
