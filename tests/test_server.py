@@ -24,16 +24,29 @@ AUTH = {"Authorization": "hostile-token", "Content-Type": "application/json"}
 
 
 def raw_exchange(host: str, port: int, request: bytes, timeout: float = 10) -> bytes:
-    """Send raw bytes; read the answer until the server closes or stops sending."""
+    """Send raw bytes; read the answer until the server closes, stops sending, or has sent
+    one whole response (a head and its Content-Length of body: waiting for a kept-alive
+    connection to time out would only cost seconds)."""
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(request)
-        chunks = []
+        answer = b""
         try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
+            while not _one_whole_response(answer) and (chunk := sock.recv(65536)):
+                answer += chunk
         except (TimeoutError, ConnectionResetError):
             pass
-    return b"".join(chunks)
+    return answer
+
+
+def _one_whole_response(data: bytes) -> bool:
+    head, found, body = data.partition(b"\r\n\r\n")
+    if not found or head.startswith(b"HTTP/1.1 100 "):
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return False
 
 
 def rss_kib(pid: int) -> int:

@@ -100,7 +100,7 @@ async def test_slow_upstream_is_a_504_naming_it(
     standin: StandinServer,
     session: aiohttp.ClientSession,
 ) -> None:
-    standin.standin.script.append(Scripted(201, body(), JSON_CT, delay=3.0))
+    standin.standin.script.append(Scripted(201, body(), JSON_CT, delay=1.5))
     gw = await gateway_factory("proxy", upstream=standin.url, upstream_timeout=0.3)
     async with session.post(gw.route(1), json={"ID": 1}, headers=TOKEN_HEADERS) as response:
         assert response.status == 504
