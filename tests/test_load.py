@@ -1,7 +1,8 @@
 """Load and crashes, with the gateway and the stand-in portal as real processes.
 
-Marked `slow` (about a minute in all); CI runs them. These prove that nothing is lost under
-concurrency and across kills; throughput figures are `bench/`'s job (`python -m bench.run`).
+Marked `slow` (under two minutes in all, most of it the 20 kills); CI runs them. They prove
+that nothing is lost under concurrency and across kills; throughput and memory-per-request
+figures are `bench/run.py`'s job, not the tests'.
 """
 
 from __future__ import annotations
