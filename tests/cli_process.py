@@ -14,6 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from proxy.cli import main
+
 START_LINE = re.compile(r"portal-proxy (\w+) listening on (http://\S+)")
 
 
@@ -94,3 +98,21 @@ def _first_line(popen: subprocess.Popen[bytes], timeout: float) -> str:
                 raise AssertionError(f"process exited ({popen.wait()}) before starting: {buffer!r}")
             buffer += chunk
     return buffer.decode(errors="replace").splitlines()[0]
+
+
+def exit_2_message(
+    argv: list[str],
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> str:
+    """Run `main(argv)` in-process with exactly `env`'s `PORTAL_PROXY_*` variables; assert it
+    exits with code 2 and return what it wrote to stderr."""
+    for name in [name for name in os.environ if name.startswith("PORTAL_PROXY_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    return capsys.readouterr().err

@@ -81,6 +81,9 @@ def recorded_products(path: Path) -> set[str]:
     return {uri.split("/products/", 1)[1].split("/", 1)[0] for uri in uris}
 
 
+# 3-5 s each (a start-up, up to 2.7 s of load, VCR.py's load): with the slow suite, like
+# test_load's 20-kill loop, so that `-m 'not slow'` stays a quick loop while developing.
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_sigkill_while_recording_leaves_a_cassette_vcrpy_loads(
     standin: StandinServer, tmp_path: Path, seed: int

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from proxy.redact import REDACTED, Redactor
+from proxy.standin import Scripted
+from tests.conftest import GatewayFactory, StandinServer
+from tests.recording import AUTH, post, record
 
 R = REDACTED
 REDACTOR = Redactor(header_names=["X-Api-Key"], query_names=["api_key", "token"])
@@ -102,3 +107,34 @@ def test_from_security_schemes(
     url = f"http://h/p?{secret_query or 'q'}=s&x" + "=1"
     expected = f"http://h/p?{secret_query}={R}&x=1" if secret_query else url
     assert redactor.uri(url) == expected
+
+
+async def test_secrets_are_redacted_in_the_cassette(
+    gateway_factory: GatewayFactory,
+    standin: StandinServer,
+    session: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> None:
+    standin.standin.script.append(
+        Scripted(
+            201,
+            b'{"ID": 1}',
+            [
+                ("Content-Type", "application/json"),
+                ("Set-Cookie", "session=cookie-secret-1; HttpOnly"),
+                ("X-Internal-Key", "internal-secret-2"),
+            ],
+        )
+    )
+    gw = await record(gateway_factory, standin, tmp_path, filter_header=("X-Internal-Key",))
+    headers = {**AUTH, "Authorization": "token-secret-0", "X-Internal-Key": "internal-secret-3"}
+    status, live, _ = await post(session, gw.route(1), headers=headers)
+    assert status == 201
+    assert live["Set-Cookie"].startswith("session=cookie-secret-1")  # the client still gets it
+    # ...and the upstream got the real credential.
+    assert dict(standin.standin.received[0].headers)["Authorization"] == "token-secret-0"
+    await gw.runner.cleanup()
+    text = (tmp_path / "cassettes" / "rec.yaml").read_text()
+    for secret in ("token-secret-0", "cookie-secret-1", "internal-secret-2", "internal-secret-3"):
+        assert secret not in text
+    assert "REDACTED" in text

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -18,6 +19,7 @@ from proxy.sinks import Sinks, build_sinks
 from proxy.sinks.recent import RecentViolations
 from proxy.sinks.webhook import WebhookSink
 from proxy.violations import Violation, violation
+from tests.conftest import TOKEN_HEADERS, GatewayFactory, StandinServer
 
 OPERATION = "create-product-client-type"
 PATH = "/portal-api/products/7/client_types"
@@ -265,3 +267,28 @@ async def test_violations_reach_the_webhook() -> None:
     assert [item["violation"] for item in received] == [GRANT_TYPE]
     body, _ = sinks.metrics.render()
     assert b'portal_proxy_alerts_total{outcome="sent"} 1.0' in body
+
+
+async def test_sinks_see_every_violating_exchange(
+    gateway_factory: GatewayFactory,
+    standin: StandinServer,
+    session: aiohttp.ClientSession,
+) -> None:
+    standin.standin.invalid = True
+    gw = await gateway_factory("proxy", upstream=standin.url)
+    for _ in range(3):
+        async with session.post(gw.route(1), json={"ID": 1}, headers=TOKEN_HEADERS) as response:
+            assert response.status == 201
+    async with session.get(gw.url + "/__proxy/violations") as response:
+        recent = (await response.json())["violations"]
+    assert len(recent) == 3
+    assert recent[0]["operation_id"] == "create-product-client-type"
+    async with session.get(gw.url + "/__proxy/violations?operation=other-operation") as response:
+        assert (await response.json())["violations"] == []
+    async with session.get(gw.url + "/__proxy/metrics") as response:
+        metrics = await response.text()
+    assert (
+        'portal_proxy_violations_total{code="enum",location="response",'
+        'operation="create-product-client-type",severity="Error"} 3.0'
+    ) in metrics
+    assert "portal_proxy_upstream_latency_seconds_count" in metrics

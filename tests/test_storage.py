@@ -139,9 +139,9 @@ def raw_deflate(data: bytes) -> bytes:
 @pytest.mark.parametrize(
     ("encoding", "body"),
     [
-        ("gzip", gzip.compress(JSON)),
-        ("x-gzip", gzip.compress(JSON)),
-        ("GZIP", gzip.compress(JSON)),
+        ("gzip", gzip.compress(JSON, mtime=0)),
+        ("x-gzip", gzip.compress(JSON, mtime=0)),
+        ("GZIP", gzip.compress(JSON, mtime=0)),
         ("deflate", zlib.compress(JSON)),
         ("deflate", raw_deflate(JSON)),
     ],
@@ -168,11 +168,11 @@ def test_decode_for_cassette_decompresses(encoding: str, body: bytes) -> None:
     [
         ((("Content-Type", "application/json"),), JSON),
         ((("Content-Encoding", "br"),), b"\x1b\x00"),
-        ((("Content-Encoding", "gzip, br"),), gzip.compress(JSON)),
-        ((("Content-Encoding", "gzip"), ("Content-Encoding", "br")), gzip.compress(JSON)),
+        ((("Content-Encoding", "gzip, br"),), gzip.compress(JSON, mtime=0)),
+        ((("Content-Encoding", "gzip"), ("Content-Encoding", "br")), gzip.compress(JSON, mtime=0)),
         ((("Content-Encoding", "gzip"),), b"not gzip"),
-        ((("Content-Encoding", "gzip"),), gzip.compress(JSON)[:-10]),  # truncated
-        ((("Content-Encoding", "gzip"),), gzip.compress(JSON) + b"trailing"),
+        ((("Content-Encoding", "gzip"),), gzip.compress(JSON, mtime=0)[:-10]),  # truncated
+        ((("Content-Encoding", "gzip"),), gzip.compress(JSON, mtime=0) + b"trailing"),
     ],
 )
 def test_decode_for_cassette_leaves_what_it_cannot_decode(
