@@ -80,6 +80,7 @@ class Load:
     path_prefix: str = "/portal-api"
     products: int = 1
     vary_body: bool = False  # a different body per request: {"ID": n}, 4,096 of them
+    origin: str = ""  # non-empty: every request carries `Origin: <origin>` (a browser's CORS)
 
 
 def ensure_wrk() -> str | None:
@@ -113,6 +114,7 @@ def command(
     url = f"http://127.0.0.1:{load.port}"
     env = {"PATH_PREFIX": load.path_prefix, "PRODUCTS": str(load.products)}
     env["VARY_BODY"] = "1" if load.vary_body else ""
+    env["ORIGIN"] = load.origin
     env |= {"BODY": BODY, "TOKEN": TOKEN}
     if wrk is not None:
         argv = [wrk, "-t1", f"-c{conc}", f"-d{seconds}s", "--timeout", "5s", "-s", str(LUA), url]
@@ -156,11 +158,13 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def _fallback(
-    url: str, conc: int, duration: float, prefix: str, products: int, vary: bool
+    url: str, conc: int, duration: float, prefix: str, products: int, vary: bool, origin: str
 ) -> str:
     import aiohttp
 
     headers = {"Content-Type": "application/json", "Authorization": TOKEN}
+    if origin:
+        headers["Origin"] = origin
     codes: Counter[int] = Counter()
     latencies: list[float] = []
     errors = 0
@@ -208,9 +212,18 @@ def main() -> None:
     prefix = os.environ.get("PATH_PREFIX", "/portal-api")
     products = int(os.environ.get("PRODUCTS", "1"))
     vary = bool(os.environ.get("VARY_BODY"))
+    origin = os.environ.get("ORIGIN", "")
     with contextlib.suppress(KeyboardInterrupt):
         line = asyncio.run(
-            _fallback(args.url.rstrip("/"), args.concurrency, args.duration, prefix, products, vary)
+            _fallback(
+                args.url.rstrip("/"),
+                args.concurrency,
+                args.duration,
+                prefix,
+                products,
+                vary,
+                origin,
+            )
         )
         print(line)
 

@@ -4,12 +4,14 @@ One `ClientSession` (made at start-up, closed at shutdown) forwards every reques
 upstream as it came (less hop-by-hop headers) and returns the upstream's status, headers and
 body bytes. No spec, no cassette, no logging: what any aiohttp proxy pays at least.
 
-Run: `python bench/passthrough.py --port 18101 --upstream http://127.0.0.1:18190`.
+Run: `python bench/passthrough.py --port 18101 --upstream http://127.0.0.1:18190`; for an
+https upstream, `--ca FILE` names the PEM CA file its certificate is verified against.
 """
 
 from __future__ import annotations
 
 import argparse
+import ssl
 from collections.abc import AsyncIterator
 
 from aiohttp import ClientSession, TCPConnector, web
@@ -54,14 +56,17 @@ async def forward(request: web.Request) -> web.Response:
         return web.Response(status=upstream.status, headers=headers, body=payload)
 
 
-def build_app(upstream: str) -> web.Application:
-    """The proxy application for `upstream` (an origin such as http://127.0.0.1:18190)."""
+def build_app(upstream: str, ca: str | None = None) -> web.Application:
+    """The proxy application for `upstream` (an origin such as http://127.0.0.1:18190);
+    `ca`: a PEM file of CA certificates to verify an https upstream with (else the system's)."""
     app = web.Application()
+    # Verified TLS, as the gateway's `--upstream-ca` does: the like-for-like yardstick.
+    tls: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca) if ca else True
     app[UPSTREAM] = upstream.rstrip("/")
 
     async def session_ctx(app: web.Application) -> AsyncIterator[None]:
         app[SESSION] = ClientSession(
-            connector=TCPConnector(limit=100),
+            connector=TCPConnector(limit=100, ssl=tls),
             # send what the client sent, nothing invented (as the gateway's upstream client)
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
         )
@@ -79,9 +84,14 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18101)
     parser.add_argument("--upstream", required=True)
+    parser.add_argument("--ca", metavar="FILE", help="PEM CA file for an https upstream")
     args = parser.parse_args()
     web.run_app(
-        build_app(args.upstream), host=args.host, port=args.port, access_log=None, print=None
+        build_app(args.upstream, args.ca),
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
     )
 
 

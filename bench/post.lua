@@ -9,6 +9,8 @@
 --        BODY, TOKEN  request body and Authorization (defaults {"ID": 11}, bench-token)
 --        VARY_BODY    non-empty: a different body per request, {"ID": n} for n in 1..4096
 --                     (so nothing the server keeps per body helps)
+--        ORIGIN       non-empty: every request carries `Origin: $ORIGIN` (as a browser's
+--                     cross-origin request does; the mock-cors target)
 --
 -- Prints ONE line that bench/loadgen.py parses:
 --   RESULT requests=N duration_s=S rps=R p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..
@@ -19,8 +21,10 @@ local products = tonumber(os.getenv("PRODUCTS") or "1")
 local body = os.getenv("BODY") or '{"ID": 11}'
 local token = os.getenv("TOKEN") or "bench-token"
 local vary = (os.getenv("VARY_BODY") or "") ~= ""
+local origin = os.getenv("ORIGIN") or ""
 local headers = {["Content-Type"] = "application/json"}
 if token ~= "" then headers["Authorization"] = token end
+if origin ~= "" then headers["Origin"] = origin end
 
 -- Pre-format the requests: wrk.format per call would cost the load generator, not the target.
 local requests = {}

@@ -122,14 +122,28 @@ def http_status(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
     """Status and body of one request; (0, reason) when the connection fails."""
+    status, content, _ = http_response(url, method=method, body=body, headers=headers)
+    return status, content
+
+
+def http_response(
+    url: str,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes, dict[str, str]]:
+    """Status, body and headers (names lower-cased) of one request; (0, reason, {}) when the
+    connection fails."""
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read()
+            got = {k.lower(): v for k, v in response.headers.items()}
+            return response.status, response.read(), got
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        return exc.code, exc.read(), {k.lower(): v for k, v in exc.headers.items()}
     except (urllib.error.URLError, OSError) as exc:
-        return 0, str(exc).encode()
+        return 0, str(exc).encode(), {}
 
 
 def wait_ready(server: Server, port: int, health_url: str | None, timeout: float) -> float:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import same_run_report as same_run
 from cpu import DISTURBED_PCT
 from extras import LoadTime, Tenths, Timing
 from results import (
@@ -55,6 +56,7 @@ class Report:
             "plan": self.plan,
             "targets": [r.as_dict() for r in self.results.values()],
             "ratios": {r.label: ratio_value(self.results, r) for r in RATIOS},
+            "comparisons": same_run.values(self.results),
             "startup": {k: v.as_dict() for k, v in self.startup.items()},
             "cassette_load": {k: v.as_dict() for k, v in self.loads.items()},
             "record_tenths": self.tenths.as_dict() if self.tenths else None,
@@ -189,6 +191,10 @@ def _time_rows(rep: Report) -> list[str]:
             f"| >= {TENTHS_MINIMUM} | {verdict(v, v >= TENTHS_MINIMUM)} |"
         )
     return rows
+
+
+def _comparisons(rep: Report) -> list[str]:
+    return same_run.section(rep.results)
 
 
 def _table(rep: Report) -> list[str]:
@@ -347,7 +353,8 @@ def _tail(rep: Report) -> list[str]:
 
 def write(rep: Report, directory: Path) -> Path:
     """Write RESULTS.md and results.json into `directory`; returns the Markdown path."""
-    sections = (_header, _headline, _table, _cpu_table, _rounds, _extras, _profiles, _tail)
+    sections = (_header, _headline, _comparisons, _table, _cpu_table, _rounds, _extras,
+                _profiles, _tail)  # fmt: skip
     text = "\n".join(line for section in sections for line in section(rep))
     path = directory / "RESULTS.md"
     path.write_text(text)

@@ -27,6 +27,10 @@ class TargetResult:
     runs: dict[int, list[Run]] = field(default_factory=dict)
     cpu: dict[int, dict[str, float]] = field(default_factory=dict)  # conc -> Usage.percent()
     redone: int = 0  # rounds done again because other processes disturbed them
+    # A target with a `watch` stream: events its client read, over how many requests.
+    stream_events: int | None = None
+    stream_reconnects: int = 0
+    stream_requests: int = 0
 
     @property
     def ok(self) -> bool:
@@ -72,6 +76,13 @@ class TargetResult:
             "runs": {str(c): [r.as_dict() for r in runs] for c, runs in self.runs.items()},
             "cpu_pct": {str(c): v for c, v in self.cpu.items()},
             "redone": self.redone,
+            "stream": None
+            if self.stream_events is None
+            else {
+                "events": self.stream_events,
+                "reconnects": self.stream_reconnects,
+                "requests": self.stream_requests,
+            },
         }
 
 

@@ -1,7 +1,7 @@
 """Benchmark portal-proxy against bare aiohttp, a plain pass-through, Prism and talkback.
 
-Run: `.venv/bin/python bench/run.py [--quick] [--only NAME,...] [--out DIR]` (~15 min;
---quick ~3-4 min). Writes bench/RESULTS.md, bench/results.json and, when matplotlib is
+Run: `.venv/bin/python bench/run.py [--quick] [--only NAME,...] [--out DIR]` (~23 min;
+--quick ~5 min). Writes bench/RESULTS.md, bench/results.json and, when matplotlib is
 installed, the charts (into DIR instead with --out).
 
 Method (after ../shared/peers/bench.sh): wrk with bench/post.lua on core 0, every server on
@@ -30,6 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the sibling modules, also when imported from elsewhere
 
+import certs  # noqa: E402
 import cpu  # noqa: E402
 import extras  # noqa: E402
 import hotspots  # noqa: E402
@@ -38,8 +39,10 @@ import peers  # noqa: E402
 import procs  # noqa: E402
 import report  # noqa: E402
 from results import CONC, TargetResult  # noqa: E402
+from stream_client import StreamClient  # noqa: E402
 from targets import (  # noqa: E402
     STANDIN_PORT,
+    STANDINS,
     Context,
     Target,
     all_targets,
@@ -155,16 +158,22 @@ class Bench:
         return live
 
     def smoke(self, target: Target) -> None:
-        """One request must answer 201 before the target is measured."""
+        """One request (as the load sends it) must answer 201, with `expect_header` if the
+        target names one, before the target is measured."""
         load = target.load
-        status, body = procs.http_status(
+        headers = {"Content-Type": "application/json", "Authorization": loadgen.TOKEN}
+        if load.origin:
+            headers["Origin"] = load.origin
+        status, body, got = procs.http_response(
             f"http://127.0.0.1:{target.port}{load.path_prefix}/products/1/client_types",
             method="POST",
             body=loadgen.BODY.encode(),
-            headers={"Content-Type": "application/json", "Authorization": loadgen.TOKEN},
+            headers=headers,
         )
         if status != 201:
             raise RuntimeError(f"first request answered {status}, not 201: {body[:300]!r}")
+        if target.expect_header and target.expect_header.lower() not in got:
+            raise RuntimeError(f"first answer has no {target.expect_header} header: {got}")
 
     def warm_up(self, live: Live) -> None:
         """Unmeasured load at c=32; the req/s of each chunk is kept (the first is 'cold')."""
@@ -176,27 +185,36 @@ class Bench:
 
     # --- measurement ----------------------------------------------------------------------
 
-    def measure(self, lives: list[Live], standin: procs.Server | None) -> None:
+    def measure(self, lives: list[Live], standins: dict[str, procs.Server]) -> None:
         """Interleaved rounds at c=32, then at c=1, with the CPU use of each."""
         for conc in (CONC, 1):
             usage = {live.target.name: cpu.Usage() for live in lives}
             for r in range(self.plan.rounds):
                 for live in lives:
                     if live.result.status == "ok":
-                        usage[live.target.name] += self.round(live, conc, r, standin)
+                        usage[live.target.name] += self.round(live, conc, r, standins)
             for live in lives:
                 live.result.cpu[conc] = usage[live.target.name].percent()
 
-    def round(self, live: Live, conc: int, r: int, standin: procs.Server | None) -> cpu.Usage:
+    def round(self, live: Live, conc: int, r: int, standins: dict[str, procs.Server]) -> cpu.Usage:
         """One measured run, done again (up to `plan.redo` times) when other processes took
         much of either core meanwhile; returns the CPU used during the run kept."""
-        upstream = standin.pid if standin and live.target.upstream else None
+        standin = standins.get(live.target.standin) if live.target.upstream else None
+        upstream = standin.pid if standin else None
         seconds = self.plan.seconds if conc == CONC else self.plan.seconds_c1
         kept: loadgen.Run | None = None
         used = cpu.Usage()
         for attempt in range(self.plan.redo + 1):
+            try:
+                watcher = self.watch(live)
+            except RuntimeError as exc:
+                live.result.status = f"failed: in c={conc} round {r + 1}: {exc}"
+                log(f"{live.target.name}: {live.result.status}")
+                return used
             before = cpu.snapshot(live.server.pid, upstream)
             run = self.load(live, conc, seconds, f"c{conc}.r{r + 1}.{attempt}")
+            if watcher:  # stopped (and reaped) before the snapshot: its CPU counts as ours
+                self.unwatch(live, watcher, run)
             used = cpu.snapshot(live.server.pid, upstream) - before
             if run is None or not live.server.alive():
                 live.result.status = f"failed: in c={conc} round {r + 1}: {live.server.log_tail()}"
@@ -217,17 +235,55 @@ class Bench:
             live.result.runs.setdefault(conc, []).append(kept)
         return used
 
+    def watch(self, live: Live) -> StreamClient | None:
+        """Attach a client to the target's `watch` stream (None if it names none)."""
+        if not live.target.watch:
+            return None
+        url = f"http://127.0.0.1:{live.target.port}{live.target.watch}"
+        return StreamClient.start(url, pin=self.ctx.pin)
+
+    def unwatch(self, live: Live, watcher: StreamClient, run: loadgen.Run | None) -> None:
+        """Stop the stream client; add what it read to the target's result."""
+        events, reconnects = watcher.stop()
+        res = live.result
+        res.stream_events = (res.stream_events or 0) + events
+        res.stream_reconnects += reconnects
+        res.stream_requests += run.requests if run else 0
+
+    def start_standins(self, targets: list[Target]) -> dict[str, procs.Server]:
+        """Start the stand-ins the targets forward to; a target whose stand-in did not
+        start is skipped, saying why."""
+        keys = {t.standin for t in targets if t.upstream and not t.skip}
+        if any(t.name == "talkback-replay" and not t.skip for t in targets):
+            keys.add("plain")  # its tape is recorded from the stand-in
+        standins: dict[str, procs.Server] = {}
+        for key in sorted(keys):
+            name = "standin" if key == "plain" else f"standin-{key}"
+            try:
+                if key == "tls":
+                    certs.make(self.ctx.tls_dir)
+                server = self.start(name, standin_argv(self.ctx, key))
+                procs.wait_ready(server, STANDINS[key][0], None, 30)
+                standins[key] = server
+            except (RuntimeError, OSError, ValueError) as exc:
+                log(f"{name}: did not start: {exc}")
+                for t in targets:
+                    if t.upstream and t.standin == key and not t.skip:
+                        t.skip = f"its stand-in upstream ({name}) did not start: {exc}"
+        return standins
+
     def run_targets(self, targets: list[Target]) -> dict[str, TargetResult]:
         """Bring every target up, measure them interleaved, read RSS, stop them."""
-        standin = None
-        if any(t.upstream or t.name == "talkback-replay" for t in targets if not t.skip):
-            standin = self.start("standin", standin_argv(self.ctx))
-            procs.wait_ready(standin, STANDIN_PORT, None, 30)
+        standins = self.start_standins(targets)
         ups = [self.bring_up(t) for t in targets]
         self.loaded_source = source_files()  # what the servers just started have loaded
         lives = [u for u in ups if isinstance(u, Live)]
         log(f"measuring {len(lives)} targets: {self.plan.describe()}")
-        self.measure(lives, standin)
+        self.measure(lives, standins)
+        for live in lives:
+            if live.result.stream_events is not None:
+                log(f"{live.target.name}: the stream client read {live.result.stream_events} "
+                    f"events for {live.result.stream_requests} requests")  # fmt: skip
         for live in lives:
             if live.server.alive():
                 live.result.rss_after_kb = procs.tree_rss_kb(live.server.pid)
@@ -329,7 +385,9 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="comma-separated targets and extras to run (default: all). Targets: "
         "bare-aiohttp, bare-uvloop, passthrough, mock, replay-1, replay-1k, replay-100k, "
-        f"record, proxy, prism-mock, prism-proxy, talkback-replay. Extras: {', '.join(EXTRAS)}",
+        "record, proxy, mock-uvloop, mock-varied, replay-1-uvloop, prism-mock, prism-proxy, "
+        "talkback-replay, mock-quiet, mock-cors, mock-stateless, passthrough-https, "
+        f"proxy-https, proxy-violating, proxy-watched. Extras: {', '.join(EXTRAS)}",
     )
     parser.add_argument(
         "--out",

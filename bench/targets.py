@@ -1,7 +1,9 @@
 """What the bench measures: one `Target` per server, with its command, port and load.
 
 Ports 181xx (the peers harness in ../shared uses 180xx, so both can coexist). The stand-in
-upstream (`python -m proxy.standin`) listens on 18190 for every target that forwards.
+upstream (`python -m proxy.standin`) listens on 18190 for every target that forwards; the
+same-run comparisons of issues 12-16 add two more stand-ins (`STANDINS`): the same app over
+TLS on 18191, and one answering schema-violating 201s on 18192.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import certs
 import procs
 from loadgen import BODY, TOKEN, Load
 from peers import Peer, node_version
@@ -24,6 +27,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 STANDIN_PORT = 18190
 STANDIN = f"http://127.0.0.1:{STANDIN_PORT}"
+#: The stand-ins by key: port and scheme. "tls" serves the same app with an ssl context
+#: (bench/standin_tls.py), "invalid" answers schema-violating 201s (`--invalid`).
+STANDINS = {"plain": (STANDIN_PORT, "http"), "tls": (18191, "https"), "invalid": (18192, "http")}
 
 #: Distinct requests one wrk run cycles through at most (`pool` in post.lua).
 POOL = 4096
@@ -53,6 +59,11 @@ class Context:
         return [str(script)] if script.exists() else [sys.executable, "-m", "proxy"]
 
     @property
+    def tls_dir(self) -> Path:
+        """Where bench/certs.py writes the TLS stand-in's CA and certificate."""
+        return self.workdir / "tls"
+
+    @property
     def spec(self) -> Path:
         """The OpenAPI document the project ships (Prism serves the same one)."""
         return REPO / "schemas" / "client_types.yaml"
@@ -70,11 +81,14 @@ class Target:
     load: Load
     health: str | None = None  # path that answers 200 when ready; else: port open
     upstream: bool = False  # the stand-in must run while it is measured
+    standin: str = "plain"  # which of `STANDINS` it forwards to
     prepare: Callable[[Context], None] | None = None
     env: dict[str, str] = field(default_factory=dict)
     skip: str | None = None  # why it is not run (e.g. a peer that could not be installed)
     gateway_args: list[str] = field(default_factory=list)  # `portal-proxy` ARGS, for profiling
     slow_warmup: bool = False  # a JIT runtime (node): twice the warm-up
+    expect_header: str | None = None  # a header the first answer must carry (what is measured)
+    watch: str | None = None  # an SSE path a client reads during every measured round
 
 
 def _gateway(
@@ -218,6 +232,7 @@ def all_targets(ctx: Context) -> list[Target]:
         _prism(ctx, "prism-mock", 18110, "mock"),
         _prism(ctx, "prism-proxy", 18111, "proxy"),
         _talkback(ctx, 18112),
+        *_same_run(ctx),
     ]  # fmt: skip
     notes = {
         "mock": "synthesized from the spec; validates the request",
@@ -239,9 +254,27 @@ def all_targets(ctx: Context) -> list[Target]:
     return targets
 
 
-def standin_argv(ctx: Context) -> list[str]:
-    """The stand-in upstream's command."""
-    return [ctx.python, "-m", "proxy.standin", "--port", str(STANDIN_PORT)]
+def _same_run(ctx: Context) -> list[Target]:
+    from same_run import same_run_targets  # it builds on this module: imported when used
+
+    return same_run_targets(ctx)
+
+
+def standin_origin(key: str) -> str:
+    """scheme://127.0.0.1:port of one of `STANDINS`."""
+    port, scheme = STANDINS[key]
+    return f"{scheme}://127.0.0.1:{port}"
+
+
+def standin_argv(ctx: Context, key: str = "plain") -> list[str]:
+    """The command of one of `STANDINS` (for "tls": after `certs.make(ctx.tls_dir)`)."""
+    port = str(STANDINS[key][0])
+    if key == "tls":
+        files = certs.paths(ctx.tls_dir)
+        return [ctx.python, str(HERE / "standin_tls.py"), "--port", port,
+                "--cert", str(files.cert), "--key", str(files.key)]  # fmt: skip
+    extra = ["--invalid"] if key == "invalid" else []
+    return [ctx.python, "-m", "proxy.standin", "--port", port, *extra]
 
 
 def source_files() -> dict[str, str]:
