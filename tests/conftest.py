@@ -15,6 +15,7 @@ from proxy.app import build_app
 from proxy.server import Runner, start
 from proxy.settings import Settings
 from proxy.standin import Standin
+from tests.servers import served
 
 #: Tyk's whole portal spec, kept in ../shared (reference data, never copied into the repo).
 FULL_SPEC = (
@@ -61,13 +62,8 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 @pytest.fixture
 async def standin() -> AsyncIterator[StandinServer]:
     fake = Standin()
-    runner = web.AppRunner(fake.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield StandinServer(fake, f"http://{host}:{port}")
-    await runner.cleanup()
+    async with served(fake.app()) as url:
+        yield StandinServer(fake, url)
 
 
 GatewayFactory = Callable[..., Awaitable[Running]]

@@ -26,6 +26,7 @@ from aiohttp import web
 from proxy.standin import Scripted
 from tests.cli_process import command, running
 from tests.conftest import ROUTE, StandinServer
+from tests.servers import served
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 PROMETHEUS = "/usr/bin/prometheus"
@@ -104,13 +105,8 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
     sink = Receiver()
     app = web.Application()
     app.router.add_post("/alerts", sink.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield sink, f"http://{host}:{port}/alerts"
-    await runner.cleanup()
+    async with served(app) as url:
+        yield sink, f"{url}/alerts"
 
 
 def alertmanager_config(webhook: str) -> dict[str, Any]:

@@ -19,13 +19,13 @@ import aiohttp
 import orjson
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from proxy.app import build_app
 from proxy.server import start
 from proxy.settings import Mode, Settings
 from proxy.standin import Standin
 from tests.browser import playwright_chromium, serve_html
+from tests.servers import served
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -86,15 +86,8 @@ async def gateway(mode: Mode, tmp_path: Path, **changes: Any) -> AsyncIterator[s
 @asynccontextmanager
 async def standin() -> AsyncIterator[str]:
     """The stand-in portal, listening on loopback."""
-    runner = web.AppRunner(Standin().app(), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with served(Standin().app()) as url:
+        yield url
 
 
 async def shown(browser: Browser, page_url: str, gateway_url: str, body: str = '{"ID": 11}') -> Any:

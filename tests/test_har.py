@@ -22,6 +22,7 @@ from proxy.standin import Scripted, Standin
 from proxy.storage import load_cassette
 from tests.browser import playwright_chromium
 from tests.conftest import ROUTE, StandinServer, every_file_text, parametrize_table
+from tests.servers import start
 
 TOKEN = "browser-token-5f3a"
 COOKIE_SECRET = "cookie-secret-4711"
@@ -71,12 +72,7 @@ async def serve_page(standin: Standin) -> tuple[web.AppRunner, str]:
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_route("*", "/portal-api/{tail:.*}", standin.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
+    return await start(app)
 
 
 @pytest.mark.slow  # starts Chromium twice over (about 4 s)

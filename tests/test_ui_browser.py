@@ -13,7 +13,6 @@ import aiohttp
 import orjson
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
 from proxy.app import build_app
 from proxy.server import Runner, start
@@ -21,6 +20,7 @@ from proxy.settings import Settings
 from proxy.standin import Scripted, Standin
 from tests.browser import playwright_chromium
 from tests.conftest import ROUTE
+from tests.servers import served
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -44,13 +44,8 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest_asyncio.fixture(loop_scope="module")
 async def portal() -> AsyncIterator[tuple[Standin, str]]:
     fake = Standin()
-    runner = web.AppRunner(fake.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield fake, f"http://{host}:{port}"
-    await runner.cleanup()
+    async with served(fake.app()) as url:
+        yield fake, url
 
 
 @pytest_asyncio.fixture(loop_scope="module")
