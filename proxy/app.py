@@ -16,6 +16,7 @@ from aiohttp.http import HttpVersion11
 
 from proxy import admin
 from proxy.cors import CorsPolicy, cors_middleware
+from proxy.everything import Everything
 from proxy.keys import OPENED, OWNS_PROCESS, PIPELINE, REDACTOR, SETTINGS, SINKS, SPEC
 from proxy.modes import cors_enabled, open_mode, redactor_for
 from proxy.pipeline import Pipeline
@@ -35,7 +36,7 @@ def build_app(
     """
     spec = spec or Spec.load(settings.spec)
     redactor = redactor_for(settings, spec)
-    sinks = build_sinks(settings, redactor)
+    sinks = build_sinks(settings, redactor, owns_stderr=owns_process)
     middlewares = []
     if cors_enabled(settings):  # issue 12: browsers on another origin (proxy/cors.py)
         policy = CorsPolicy(spec, settings.cors_origin)
@@ -52,7 +53,10 @@ def build_app(
     # A passthrough must reach the client with exactly the headers it had; this signal runs
     # after aiohttp has added its defaults and before the headers are written.
     app.on_response_prepare.append(_strip_invented)
-    app.router.add_route("*", r"/{path:[\s\S]*}", _handle, expect_handler=_expect)
+    # The spec routes requests (proxy.routes); aiohttp's router only hands them over. The
+    # base path has a resource of its own, so its requests are found at their first prefix.
+    for prefix in {spec.base_path or "/", "/"}:
+        app.router.register_resource(Everything(prefix, _handle, _expect))
     return app
 
 

@@ -25,7 +25,7 @@ _RECORD_ATTRIBUTES: Final = frozenset(
     logging.LogRecord("", logging.INFO, "", 0, "", (), None).__dict__
 ) | {"message", "asctime", "taskName"}
 
-_TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @dataclass(slots=True)
@@ -141,6 +141,6 @@ def configure_logging(fmt: LogFormat, level: int = logging.INFO) -> logging.Hand
     if handler is None:
         handler = _StderrHandler()
         root.addHandler(handler)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root.setLevel(level)
     return handler

@@ -12,10 +12,12 @@ from typing import Protocol
 
 from aiohttp import web
 
+from proxy.linewriter import LineWriter
 from proxy.metrics import Metrics
 from proxy.redact import Redactor
 from proxy.report import ExchangeReport
 from proxy.settings import Settings
+from proxy.sinks import access_log as access
 from proxy.sinks.access_log import AccessLog
 from proxy.sinks.exchanges import KeptExchanges
 from proxy.sinks.header import ViolationsHeader
@@ -27,6 +29,10 @@ from proxy.sinks.webhook import WebhookSink
 
 class Sink(Protocol):
     """Takes the report of each finished exchange (before its response is sent)."""
+
+    #: False for a sink that only acts on exchanges with violations: the usual, clean
+    #: exchange then skips it (a call per sink per request is measurable on the hot path).
+    takes_clean: bool
 
     def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
         """Take one exchange's report; `response` is still open for headers."""
@@ -49,11 +55,16 @@ class Sinks:
         self.exchanges = exchanges
         #: Also takes the requests the pipeline never sees (preflights, `/__proxy/*`).
         self.access_log = access_log
-        self._emitters = tuple(sink.emit for sink in sinks)
+        self._always = tuple(sink.emit for sink in sinks if sink.takes_clean)
+        self._violating = tuple(sink.emit for sink in sinks if not sink.takes_clean)
 
     def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
-        """Hand one report to every sink."""
-        for emit in self._emitters:
+        """Hand one report to every sink that takes it."""
+        for emit in self._always:
+            emit(report, response)
+        if not report.violations:
+            return
+        for emit in self._violating:
             emit(report, response)
         # The request travels with the report only while the sinks run (issue 16): a sink
         # that keeps reports (recent, webhook) must not keep requests and their bodies too.
@@ -74,12 +85,15 @@ class Sinks:
                 await close()
 
 
-def build_sinks(settings: Settings, redactor: Redactor | None = None) -> Sinks:
+def build_sinks(
+    settings: Settings, redactor: Redactor | None = None, *, owns_stderr: bool = False
+) -> Sinks:
     """The sinks of one gateway, from its settings: the one list.
 
     `redactor` is the one the mode redacts cassettes with (`proxy.modes.redactor_for`);
     without it, the credentials every HTTP stack uses and `--filter-header` are redacted.
-    The access log shows no header, and the query with the spec's credentials redacted.
+    The access log shows no header, and the query with the spec's credentials redacted;
+    with `owns_stderr` (the `portal-proxy` process) it writes its lines itself, in batches.
     """
     metrics = Metrics()
     recent = RecentViolations()
@@ -96,6 +110,7 @@ def build_sinks(settings: Settings, redactor: Redactor | None = None) -> Sinks:
         sinks.append(WebhookSink(settings.alert_webhook, settings.alert_window, metrics))
     access_log = None
     if settings.access_log == "on":  # issue 12
-        access_log = AccessLog(settings.log_format, redactor)
+        writer = LineWriter(access.logger.name, settings.log_format) if owns_stderr else None
+        access_log = AccessLog(settings.log_format, redactor, writer)
         sinks.append(access_log)
     return Sinks(sinks, metrics, recent, exchanges, access_log)

@@ -19,6 +19,7 @@ import time
 
 from aiohttp import web
 
+from proxy.linewriter import LineWriter
 from proxy.problems import SOURCE_HEADER
 from proxy.redact import Redactor
 from proxy.report import ExchangeReport
@@ -29,15 +30,26 @@ logger = logging.getLogger("portal_proxy.access")
 
 
 class AccessLog:
-    """Logs every exchange; `redactor` hides secret query parameter values."""
+    """Logs every exchange; `redactor` hides secret query parameter values.
 
-    def __init__(self, log_format: LogFormat, redactor: Redactor) -> None:
+    With a `writer` (the `portal-proxy` process, which owns stderr), lines go out in batches
+    through `proxy.linewriter`; otherwise through `logging`, so that a gateway inside another
+    program (the pytest plugin) logs only where that program's logging says.
+    """
+
+    takes_clean = True  # every exchange, clean ones too
+
+    def __init__(
+        self, log_format: LogFormat, redactor: Redactor, writer: LineWriter | None = None
+    ) -> None:
         self.log_format = log_format
         self.redactor = redactor
+        self.writer = writer
 
     def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
         """Log one line for the exchange."""
-        if not logger.isEnabledFor(logging.INFO):
+        writer = self.writer
+        if writer is None and not logger.isEnabledFor(logging.INFO):
             return  # e.g. a gateway inside a test run where nobody configured logging
         path = report.path
         if report.query:
@@ -51,18 +63,23 @@ class AccessLog:
             )
         else:
             message = f"{report.method} {path} {report.status}"
-        logger.info(
-            "%s",
-            message,
-            extra={
-                "method": report.method,
-                "path": path,
-                "status": report.status,
-                "source": report.source,
-                "duration_ms": duration_ms,
-                "violations": count,
-            },
-        )
+        fields = {
+            "method": report.method,
+            "path": path,
+            "status": report.status,
+            "source": report.source,
+            "duration_ms": duration_ms,
+            "violations": count,
+        }
+        if writer is not None:
+            writer.info(message, fields)
+        else:
+            logger.info("%s", message, extra=fields)
+
+    async def close(self) -> None:
+        """Write the lines still queued (the gateway is stopping)."""
+        if self.writer is not None:
+            self.writer.flush()
 
     def own(self, request: web.BaseRequest, response: web.StreamResponse, started: float) -> None:
         """Log a request the gateway answered itself, outside the pipeline (a preflight, an
