@@ -292,3 +292,17 @@ async def test_sinks_see_every_violating_exchange(
         'operation="create-product-client-type",severity="Error"} 3.0'
     ) in metrics
     assert "portal_proxy_upstream_latency_seconds_count" in metrics
+
+
+def test_a_clean_exchange_reaches_only_the_sinks_that_count_it() -> None:
+    sinks = make_sinks()
+    response = emit(sinks, make_report([]))
+    assert "sl-violations" not in response.headers
+    assert sinks.recent.recent() == []
+    assert sinks.exchanges.clean == 1  # counted, not kept
+    body, _ = sinks.metrics.render()
+    counted = (
+        b'portal_proxy_requests_total{operation="create-product-client-type",'
+        b'source="upstream",status="201"} 1.0'
+    )
+    assert counted in body

@@ -119,6 +119,8 @@ class Subscriber:
 class KeptExchanges:
     """The sink: keeps violating exchanges (at most `size`), counts clean ones, feeds streams."""
 
+    takes_clean = True  # every exchange, clean ones too
+
     def __init__(self, redactor: Redactor, size: int = 1000) -> None:
         if size < 0:
             raise ValueError(f"keep-exchanges must not be negative, got {size}")

@@ -11,6 +11,8 @@ from proxy.violations import header_value
 class ViolationsHeader:
     """Sets `sl-violations` to the exchange's violations; absent when there are none."""
 
+    takes_clean = False  # only exchanges that had violations
+
     def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
         """Add the header to the response about to be sent."""
         if report.violations:

@@ -23,6 +23,8 @@ class ViolationLog:
     `proxy.report.JsonFormatter` writes out) and would otherwise appear twice per line.
     """
 
+    takes_clean = False  # only exchanges that had violations
+
     def __init__(self, log_format: LogFormat = "text") -> None:
         self.log_format = log_format
 

@@ -11,6 +11,8 @@ from proxy.report import ExchangeReport
 class MetricsSink:
     """Feeds `proxy.metrics.Metrics` (rendered by the admin endpoint)."""
 
+    takes_clean = True  # every exchange, clean ones too
+
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 

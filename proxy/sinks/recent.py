@@ -14,6 +14,8 @@ from proxy.report import ExchangeReport
 class RecentViolations:
     """A bounded ring of reports with violations, newest first."""
 
+    takes_clean = False  # only exchanges that had violations
+
     def __init__(self, size: int = 1000) -> None:
         if size < 1:
             raise ValueError(f"the recent list must hold at least 1 report, got {size}")

@@ -12,6 +12,8 @@ from proxy.webhook import WebhookAlerter
 class WebhookSink:
     """Offers exchanges with violations to the webhook's queue; never waits on the network."""
 
+    takes_clean = False  # only exchanges that had violations
+
     def __init__(self, url: str, window: float, metrics: Metrics) -> None:
         self.alerter = WebhookAlerter(url, window=window, metrics=metrics)
 

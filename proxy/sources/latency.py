@@ -31,7 +31,10 @@ class Delayed:
 
     async def answer(self, ex: Exchange) -> web.StreamResponse | None:
         """The wrapped source's answer, delayed; 400 problem+json for a bad `Prefer` delay."""
-        wanted = requested_delay(ex.request.headers.get("Prefer", ""))
+        prefer = ex.request.headers.get("Prefer")
+        if prefer is None and not self.latency[1]:
+            return await self.source.answer(ex)  # the usual request: nothing to delay
+        wanted = requested_delay(prefer or "")
         if isinstance(wanted, web.Response):
             return wanted
         response = await self.source.answer(ex)
