@@ -10,16 +10,16 @@ does not pay for them.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import yaml
 
 from proxy import yamlload
+from proxy.compile import compile_paths, security_schemes
 from proxy.fastcheck import compile_check
 from proxy.operations import (
     VERDICTS_MAX,
@@ -31,6 +31,7 @@ from proxy.operations import (
     SecurityScheme,
 )
 from proxy.patterns import make_validator
+from proxy.pointers import follow
 from proxy.routes import Routes
 
 __all__ = [
@@ -52,9 +53,6 @@ if TYPE_CHECKING:
 
 #: The URI the loaded document is registered under; schema pointers are relative to it.
 DOCUMENT_URI = "urn:portal-proxy:openapi"
-
-
-HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 class _RecursiveError(Exception):
@@ -90,10 +88,10 @@ class Spec:
             raise SpecError(f"{source}: expected `openapi: 3.x`, found {version or 'nothing'!r}")
         self.base_path = _base_path(document)
         self._validators: dict[str, CompiledSchema] = {}
-        self.schemes = self._security_schemes()
+        self.schemes = security_schemes(self)
         self.routes = Routes()
         self.operations: list[Operation] = []
-        self._compile_paths()
+        compile_paths(self)
 
     @classmethod
     def load(cls, path: Path | str) -> Spec:
@@ -155,7 +153,7 @@ class Spec:
             ref = node["$ref"]
             try:
                 if isinstance(ref, str) and (ref == "#" or ref.startswith("#/")):
-                    node = _pointer(self.document, ref[1:])
+                    node = follow(self.document, ref[1:])
                 else:
                     node = self.registry.resolver(DOCUMENT_URI).lookup(ref).contents
             except Exception as exc:  # both ways raise several unrelated types
@@ -211,162 +209,8 @@ class Spec:
         # 2020-12 applies `$ref` beside its siblings: the same as an allOf of both.
         return {"allOf": [siblings, target]}
 
-    # -- compilation -------------------------------------------------------------------------
-
-    def _security_schemes(self) -> dict[str, SecurityScheme]:
-        raw = (self.document.get("components") or {}).get("securitySchemes") or {}
-        schemes: dict[str, SecurityScheme] = {}
-        for name, node in raw.items():
-            node = self.resolve(node)
-            kind = str(node.get("type", ""))
-            if kind == "apiKey":
-                schemes[name] = SecurityScheme(name, kind, str(node["in"]), str(node["name"]))
-            else:
-                # http (basic/bearer), oauth2 and openIdConnect all travel in Authorization.
-                schemes[name] = SecurityScheme(name, kind, "header", "Authorization")
-        return schemes
-
-    def _compile_paths(self) -> None:
-        global_security = self.document.get("security")
-        for template, item in self.document["paths"].items():
-            item = self.resolve(item)
-            shared = list(item.get("parameters") or [])
-            base = f"/paths/{_escape(template)}"
-            operations: dict[str, Operation] = {}
-            for method in HTTP_METHODS:
-                if method in item:
-                    operations[method] = self._compile_operation(
-                        method, template, item[method], shared, f"{base}/{method}", global_security
-                    )
-            self.routes.add(template, operations)
-            self.operations.extend(operations.values())
-
-    def _compile_operation(
-        self,
-        method: str,
-        template: str,
-        node: Mapping[str, Any],
-        shared: list[Any],
-        pointer: str,
-        global_security: Any,
-    ) -> Operation:
-        params: dict[tuple[str, str], Parameter] = {}
-        sources = [(p, "/paths") for p in shared] + [
-            (p, pointer) for p in node.get("parameters") or []
-        ]
-        for index, (raw, _) in enumerate(sources):
-            param_pointer = self._pointer_of(raw, pointer, index, len(shared))
-            param = self.resolve(raw)
-            schema_pointer = f"{param_pointer}/schema"
-            schema = param.get("schema") or {}
-            params[(param["name"], param["in"])] = Parameter(
-                name=str(param["name"]),
-                location=str(param["in"]),
-                required=bool(param.get("required", param["in"] == "path")),
-                schema=self.deref_schema(schema),
-                validator=self.validator(schema_pointer),
-            )
-        body_node = node.get("requestBody")
-        request_body: tuple[MediaType, ...] = ()
-        body_required = False
-        if body_node is not None:
-            body_pointer = self._ref_pointer(body_node, f"{pointer}/requestBody")
-            body = self.resolve(body_node)
-            body_required = bool(body.get("required", False))
-            request_body = self._media_types(body.get("content") or {}, f"{body_pointer}/content")
-        responses: dict[str, tuple[MediaType, ...]] = {}
-        for status, raw_response in (node.get("responses") or {}).items():
-            response_pointer = self._ref_pointer(raw_response, f"{pointer}/responses/{status}")
-            response = self.resolve(raw_response)
-            responses[str(status)] = self._media_types(
-                response.get("content") or {}, f"{response_pointer}/content"
-            )
-        security_node = node.get("security", global_security) or []
-        security = tuple(
-            tuple(self.schemes[name] for name in requirement if name in self.schemes)
-            for requirement in security_node
-        )
-        return Operation(
-            method=method.upper(),
-            template=template,
-            operation_id=str(node.get("operationId") or f"{method.upper()} {template}"),
-            parameters=tuple(params.values()),
-            request_body=request_body,
-            request_body_required=body_required,
-            responses=responses,
-            security=security,
-        )
-
-    def _media_types(self, content: Mapping[str, Any], pointer: str) -> tuple[MediaType, ...]:
-        media: list[MediaType] = []
-        for media_type, node in content.items():
-            node = node or {}
-            schema = node.get("schema")
-            media_pointer = f"{pointer}/{_escape(media_type)}/schema"
-            examples = {
-                name: self.resolve(example).get("value")
-                for name, example in (node.get("examples") or {}).items()
-            }
-            if "example" in node:
-                examples.setdefault("default", node["example"])
-            media.append(
-                MediaType(
-                    media_type=media_type.lower(),
-                    schema=self.deref_schema(schema) if schema is not None else None,
-                    validator=self.validator(media_pointer) if schema is not None else None,
-                    examples=examples,
-                )
-            )
-        return tuple(media)
-
-    def _ref_pointer(self, node: Any, default: str) -> str:
-        """The JSON pointer of what `node` really is: its `$ref` chain's target, or `default`."""
-        pointer = default
-        for _ in range(32):
-            if not (isinstance(node, Mapping) and isinstance(node.get("$ref"), str)):
-                return pointer
-            ref = node["$ref"]
-            if not ref.startswith("#"):
-                raise SpecError(f"{self.source}: only local $refs are supported here, not {ref!r}")
-            pointer = ref[1:]
-            node = self.resolve({"$ref": ref})
-        raise SpecError(f"{self.source}: $ref cycle at {default!r}")
-
-    def _pointer_of(self, raw: Any, pointer: str, index: int, shared_count: int) -> str:
-        # A parameter defined inline: its pointer inside the path item or the operation.
-        if index < shared_count:
-            inline = f"{pointer.rsplit('/', 1)[0]}/parameters/{index}"
-        else:
-            inline = f"{pointer}/parameters/{index - shared_count}"
-        return self._ref_pointer(raw, inline)
-
     def __iter__(self) -> Iterator[Operation]:
         return iter(self.operations)
-
-
-def _pointer(document: Any, pointer: str) -> Any:
-    """What a JSON pointer (RFC 6901, percent-encoded as a URI fragment) points to.
-
-    Follows it as `referencing` does; a pointer to nowhere raises `LookupError`, or a
-    `ValueError`/`TypeError` when it walks into an array with a name or into a scalar.
-    """
-    node = document
-    if not pointer:
-        return node
-    for token in unquote(pointer[1:]).split("/"):
-        if isinstance(node, Sequence):  # strings too, as `referencing` has it
-            node = node[int(token)]
-        else:
-            node = node[token.replace("~1", "/").replace("~0", "~")]
-    return node
-
-
-def _escape(token: str) -> str:
-    """Escape a JSON pointer token (RFC 6901) for use inside a URI fragment."""
-    escaped = token.replace("~", "~0").replace("/", "~1")
-    # Characters that are not allowed raw in a URI fragment are percent-encoded;
-    # `referencing` unquotes the fragment before following the pointer.
-    return re.sub(r"[^A-Za-z0-9\-._~!$&'()*+,;=:@]", lambda m: f"%{ord(m.group()):02X}", escaped)
 
 
 def _base_path(document: Mapping[str, Any]) -> str:
