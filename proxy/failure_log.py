@@ -17,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from proxy.upstream import UpstreamError
+from proxy.upstream_errors import UpstreamError
 
 logger = logging.getLogger("portal_proxy.upstream")
 

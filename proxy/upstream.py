@@ -26,7 +26,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from proxy.readiness import Readiness
-from proxy.tls import client_context, describe_failure, find_ssl_error
+from proxy.tls import client_context
+from proxy.upstream_errors import UpstreamError, classify
 
 if TYPE_CHECKING:
     from proxy.settings import Settings
@@ -50,30 +51,6 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-
-
-class UpstreamError(Exception):
-    """The upstream could not give an answer.
-
-    `kind` is the cause: `unreachable`, `timeout`, `tls` (handshake or certificate) or
-    `malformed` (an answer that is not HTTP, or cut short). `detail` names the upstream.
-    """
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-
-    @property
-    def problem_kind(self) -> str:
-        """The problem type the client gets (`proxy.problems`): 504 for a timeout, else 502.
-
-        A malformed answer stays `upstream-unreachable` for clients (no usable answer came
-        back); the log and readiness name the real cause.
-        """
-        return {"timeout": "upstream-timeout", "tls": "upstream-tls"}.get(
-            self.kind, "upstream-unreachable"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +211,7 @@ class Upstream:
                 f"upstream {self.origin} did not accept a connection within {timeout:g} s",
             ) from exc
         except OSError as exc:
-            raise self._failure(exc) from exc
+            raise classify(exc, self.origin, client_cert=self.client_cert) from exc
         writer.close()
         with contextlib.suppress(OSError, TimeoutError):
             async with asyncio.timeout(timeout):
@@ -282,40 +259,10 @@ class Upstream:
             self.readiness.note_failure(error.detail)
             raise error from exc
         except (aiohttp.ClientError, OSError) as exc:
-            error = self._failure(exc)
+            error = classify(exc, self.origin, client_cert=self.client_cert)
             self.readiness.note_failure(error.detail)
             raise error from exc
         except asyncio.CancelledError:
             raise
         self.readiness.note_success()
         return answer
-
-    def _failure(self, exc: BaseException) -> UpstreamError:
-        """The typed error for an aiohttp/OS failure: its cause, in words naming the upstream."""
-        tls = find_ssl_error(exc)
-        if tls is not None or isinstance(exc, aiohttp.ClientSSLError):
-            what = describe_failure(tls) if tls is not None else str(exc)
-            return UpstreamError("tls", f"TLS with upstream {self.origin} failed: {what}")
-        if isinstance(exc, aiohttp.ClientPayloadError):
-            return UpstreamError(
-                "malformed", f"upstream {self.origin} sent an incomplete response: {exc}"
-            )
-        if isinstance(exc, aiohttp.ClientResponseError):
-            # aiohttp's parser message quotes the offending bytes on later lines: not logged.
-            first = exc.message.strip().splitlines()[0] if exc.message.strip() else "unparsable"
-            return UpstreamError(
-                "malformed", f"upstream {self.origin} sent a malformed response: {first}"
-            )
-        reason = str(exc) or type(exc).__name__
-        detail = f"upstream {self.origin} could not be reached: {reason}"
-        https = self.origin.startswith("https:")
-        # Connected, then dropped: what a server that wants a client certificate does to us
-        # under TLS 1.3 (its refusal comes after the handshake, often as a bare reset).
-        dropped = isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError)
-        dropped = dropped and not isinstance(exc, aiohttp.ClientConnectorError)
-        if dropped and https and not self.client_cert:
-            detail += (
-                " (an https upstream that requires a client certificate closes the "
-                "connection like this: see --upstream-cert)"
-            )
-        return UpstreamError("unreachable", detail)

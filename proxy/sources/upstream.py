@@ -14,7 +14,8 @@ from proxy.failure_log import FailureLog
 from proxy.problems import problem
 from proxy.recorder import Recorder
 from proxy.responses import passthrough
-from proxy.upstream import Upstream, UpstreamError
+from proxy.upstream import Upstream
+from proxy.upstream_errors import UpstreamError
 from proxy.validation import validate_response
 from proxy.violations import has_errors, violation
 
