@@ -19,7 +19,7 @@ from aiohttp import web
 from proxy import __version__, ui
 from proxy.jsonout import dumps as dumps_json
 from proxy.keys import OPENED, SETTINGS, SINKS, SPEC
-from proxy.problems import SOURCE_HEADER, problem
+from proxy.problems import SOURCE_HEADER, method_not_allowed, problem
 
 PREFIX = "/__proxy"
 
@@ -50,13 +50,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     # DELETE resets the mock's state, on that path only (issue 13).
     methods = (*METHODS, "DELETE") if request.path == STATE_PATH else METHODS
     if request.method not in methods:
-        allowed = ", ".join(methods)
-        return problem(
-            "method-not-allowed",
-            f"{request.method} is not allowed on {request.path}; allowed: {allowed}",
-            headers={"Allow": allowed},
-            allowed=list(methods),
-        )
+        return method_not_allowed(request.method, request.path, methods)
     return await handler(request)
 
 

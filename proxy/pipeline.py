@@ -16,7 +16,7 @@ from aiohttp.http import HttpVersion11
 
 from proxy.exchange import Exchange
 from proxy.modes import Opened
-from proxy.problems import SOURCE_HEADER, problem
+from proxy.problems import SOURCE_HEADER, method_not_allowed, problem
 from proxy.report import ExchangeReport
 from proxy.settings import Settings
 from proxy.sinks import Sinks
@@ -61,7 +61,12 @@ class Pipeline:
             ex.violations.extend(violations)
             ex.parsed = parsed
         elif route is not None and not self.forwards:
-            return self.finish(ex, request, method_not_allowed(request, route.allowed), started)
+            return self.finish(
+                ex,
+                request,
+                method_not_allowed(request.method, request.rel_url.raw_path, route.allowed),
+                started,
+            )
         for answer in self.sources:
             response = await answer(ex)
             if response is not None:
@@ -111,17 +116,6 @@ def unknown_route(request: web.BaseRequest, spec: Spec) -> web.Response:
         "unknown-route",
         f"no route {request.method} {request.rel_url.raw_path}; this gateway serves the "
         f"paths of {spec.source} under {base}",
-    )
-
-
-def method_not_allowed(request: web.BaseRequest, allowed: tuple[str, ...]) -> web.Response:
-    """405 problem+json with `Allow`, for a method the spec does not document on a path."""
-    text = ", ".join(allowed)
-    return problem(
-        "method-not-allowed",
-        f"{request.method} is not allowed on {request.rel_url.raw_path}; allowed: {text}",
-        headers={"Allow": text},
-        allowed=list(allowed),
     )
 
 

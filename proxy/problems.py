@@ -61,3 +61,14 @@ def problem(
     )
     response.headers[SOURCE_HEADER] = "gateway"
     return response
+
+
+def method_not_allowed(method: str, path: str, allowed: tuple[str, ...]) -> web.Response:
+    """405 problem+json with `Allow`: the route's, and the admin endpoints'."""
+    text = ", ".join(allowed)
+    return problem(
+        "method-not-allowed",
+        f"{method} is not allowed on {path}; allowed: {text}",
+        headers={"Allow": text},
+        allowed=list(allowed),
+    )
