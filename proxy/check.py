@@ -8,7 +8,6 @@ code 1 (request violations are Warnings: a recorded bad request is usually delib
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,8 @@ from urllib.parse import urlsplit
 import orjson
 from multidict import CIMultiDict
 
-from proxy.settings import BY_ATTR
-from proxy.spec import Spec, SpecError, shipped_spec_path
+from proxy.fileargs import cassette_dir, spec_path
+from proxy.spec import Spec, SpecError
 from proxy.storage import CassetteError, load_cassette
 from proxy.validation import validate_request, validate_response
 from proxy.violations import Violation, has_errors, violation_line
@@ -26,11 +25,9 @@ from proxy.violations import Violation, has_errors, violation_line
 
 def run_check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run `check` for parsed arguments; returns the exit code."""
-    spec_option, dir_option = BY_ATTR["spec"], BY_ATTR["cassette_dir"]
-    spec_path = args.spec or os.environ.get(spec_option.env) or str(shipped_spec_path())
-    folder = Path(args.cassette_dir or os.environ.get(dir_option.env) or dir_option.default)
+    folder = cassette_dir(args)
     try:
-        spec = Spec.load(spec_path)
+        spec = Spec.load(spec_path(args))
     except SpecError as exc:
         parser.error(f"--spec: {exc}")
     paths = [_cassette_file(name, folder) for name in args.cassettes] or sorted(

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 
 from proxy import __version__
-from proxy.settings import BY_ATTR, MODES, OPTIONS, Settings, SettingsError, resolve
+from proxy.fileargs import add_spec_and_dir
+from proxy.settings import MODES, OPTIONS, Settings, SettingsError, resolve
 from proxy.spec import Spec, SpecError
 
 
@@ -61,9 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CASSETTE",
         help="cassette files or names (default: every cassette in --cassette-dir)",
     )
-    for name in ("spec", "cassette-dir"):
-        option = BY_ATTR[name.replace("-", "_")]
-        check.add_argument(f"--{name}", metavar=option.metavar, help=option.full_help)
+    add_spec_and_dir(check)
     check.add_argument("--format", choices=("text", "json"), default="text")
     # Issue 15: HAR import and export (proxy/har_cli.py).
     from proxy.har_cli import add_parsers

@@ -23,7 +23,8 @@ import orjson
 from proxy.cassette import Headers, Interaction, RecordedRequest, RecordedResponse
 from proxy.redact import Redactor
 from proxy.spec import Spec
-from proxy.storage import decode_for_cassette
+from proxy.storage import decode_for_cassette, redacted
+from proxy.storage.format import without_encoding
 from proxy.upstream import end_to_end
 
 #: The only HAR version read and written (Chromium, Firefox and Playwright all write it).
@@ -172,20 +173,13 @@ def _interaction(
     body = _request_body(request)
     headers, content = _decoded(_pairs(response["headers"]), response)
     reason = response.get("statusText")
-    return Interaction(
-        RecordedRequest(
-            request["method"].upper(),
-            redactor.uri(request["url"]),
-            tuple(redactor.headers(request_headers)),
-            body,
-        ),
+    interaction = Interaction(
+        RecordedRequest(request["method"].upper(), request["url"], tuple(request_headers), body),
         RecordedResponse(
-            response["status"],
-            reason if isinstance(reason, str) else "",
-            tuple(redactor.headers(headers)),
-            content,
+            response["status"], reason if isinstance(reason, str) else "", headers, content
         ),
     )
+    return redacted(redactor, interaction)  # as when recording
 
 
 def _pairs(headers: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -213,9 +207,4 @@ def _decoded(pairs: list[tuple[str, str]], response: dict[str, Any]) -> tuple[He
     """
     body = _response_body(response["content"], "response.content")
     headers, body = decode_for_cassette(end_to_end(pairs), body)
-    length = str(len(body))
-    return tuple(
-        (name, length if name.lower() == "content-length" else value)
-        for name, value in headers
-        if name.lower() != "content-encoding"
-    ), body
+    return without_encoding(headers, len(body)), body

@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from proxy.fileargs import add_spec_and_dir, cassette_dir, spec_path
 from proxy.har import HAR_VERSION, HarError, Imported, import_entries, parse_har
 from proxy.har_export import export_har
 from proxy.redact import Redactor
-from proxy.spec import Spec, SpecError, shipped_spec_path
+from proxy.spec import Spec, SpecError
 from proxy.storage import HEADER, CassetteError, cassette_path, encode_interaction, load_cassette
+from proxy.violations import violation_line
 
 if TYPE_CHECKING:
     from proxy.violations import Violation
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 
 def add_parsers(sub: Any) -> None:
     """Add the `import-har` and `export-har` subcommands to `portal-proxy`'s subparsers."""
-    env_dir = "[env PORTAL_PROXY_CASSETTE_DIR]"
     imp = sub.add_parser(
         "import-har",
         help="turn a HAR 1.2 file (browser, Playwright) into a cassette",
@@ -41,8 +42,8 @@ def add_parsers(sub: Any) -> None:
     )
     imp.add_argument("har", metavar="FILE.har", help="the HAR file to import")
     imp.add_argument("--cassette", metavar="NAME", required=True, help="cassette to write")
-    imp.add_argument("--cassette-dir", metavar="DIR", help=f"folder of cassettes {env_dir}")
-    _add_redaction_options(imp)
+    add_spec_and_dir(imp)
+    _add_filter_header(imp)
     imp.add_argument("--force", action="store_true", help="replace an existing cassette")
     exp = sub.add_parser(
         "export-har",
@@ -51,13 +52,12 @@ def add_parsers(sub: Any) -> None:
     )
     exp.add_argument("cassette", metavar="NAME", help="cassette name, or a .yaml file")
     exp.add_argument("-o", "--output", metavar="FILE.har", required=True, help="'-' for stdout")
-    exp.add_argument("--cassette-dir", metavar="DIR", help=f"folder of cassettes {env_dir}")
-    _add_redaction_options(exp)
+    add_spec_and_dir(exp)
+    _add_filter_header(exp)
 
 
-def _add_redaction_options(parser: argparse.ArgumentParser) -> None:
-    """`--spec` (whose securitySchemes name the credentials) and `--filter-header`."""
-    parser.add_argument("--spec", metavar="FILE", help="OpenAPI document [env PORTAL_PROXY_SPEC]")
+def _add_filter_header(parser: argparse.ArgumentParser) -> None:
+    """`--filter-header`: redacted besides what the spec's securitySchemes name."""
     parser.add_argument(
         "--filter-header",
         action="append",
@@ -71,24 +71,18 @@ def _spec_and_redactor(
     args: argparse.Namespace, parser: argparse.ArgumentParser
 ) -> tuple[Spec, Redactor]:
     """The spec `--spec` names, and the redactor recording would use with it."""
-    spec_path = args.spec or os.environ.get("PORTAL_PROXY_SPEC") or str(shipped_spec_path())
     try:
-        spec = Spec.load(spec_path)
+        spec = Spec.load(spec_path(args))
     except SpecError as exc:
         parser.error(f"--spec: {exc}")
-    schemes = spec.document.get("components", {}).get("securitySchemes", {})
-    return spec, Redactor.from_security_schemes(schemes, extra_headers=args.filter_header)
-
-
-def _cassette_dir(args: argparse.Namespace) -> Path:
-    return Path(args.cassette_dir or os.environ.get("PORTAL_PROXY_CASSETTE_DIR") or "cassettes")
+    return spec, Redactor.for_spec(spec.document, args.filter_header)
 
 
 def run_import(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run `import-har`; returns the exit code."""
     spec, redactor = _spec_and_redactor(args, parser)
     try:
-        target = cassette_path(_cassette_dir(args), args.cassette)
+        target = cassette_path(cassette_dir(args), args.cassette)
     except ValueError as exc:
         parser.error(f"--cassette: {exc}")
     if target.exists() and not args.force:
@@ -145,8 +139,7 @@ def _report(spec: Spec, imported: Imported) -> tuple[bool, int]:
         total += len(found)
         print(f"#{index} {request.method} {request.uri}")
         for v in found:
-            where = ".".join(str(p) for p in v["location"])
-            print(f"  {v['severity']}: {where} [{v['code']}] {v['message']}")
+            print(f"  {violation_line(v)}")
     return failed, total
 
 
@@ -164,7 +157,7 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         source = name
     else:
         try:
-            source = cassette_path(_cassette_dir(args), args.cassette)
+            source = cassette_path(cassette_dir(args), args.cassette)
         except ValueError as exc:
             parser.error(f"NAME: {exc}")
     try:

@@ -10,9 +10,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from proxy import __version__
-from proxy.cassette import Headers, Interaction, RecordedRequest, RecordedResponse
+from proxy.cassette import Headers, Interaction
 from proxy.har import HAR_VERSION
 from proxy.redact import Redactor
+from proxy.storage import redacted
 
 
 def export_har(
@@ -28,7 +29,7 @@ def export_har(
     entries = []
     for index, interaction in enumerate(interactions):
         when = _date(interaction.response.headers) or started + dt.timedelta(milliseconds=index)
-        entries.append(_entry(_redacted(interaction, redactor), when))
+        entries.append(_entry(redacted(redactor, interaction), when))
     return {
         "log": {
             "version": HAR_VERSION,
@@ -37,24 +38,6 @@ def export_har(
             "entries": entries,
         }
     }
-
-
-def _redacted(interaction: Interaction, redactor: Redactor) -> Interaction:
-    request, response = interaction.request, interaction.response
-    return Interaction(
-        RecordedRequest(
-            request.method,
-            redactor.uri(request.uri),
-            tuple(redactor.headers(request.headers)),
-            request.body,
-        ),
-        RecordedResponse(
-            response.status,
-            response.reason,
-            tuple(redactor.headers(response.headers)),
-            response.body,
-        ),
-    )
 
 
 def _entry(interaction: Interaction, when: dt.datetime) -> dict[str, Any]:

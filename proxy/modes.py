@@ -177,11 +177,8 @@ def cors_enabled(settings: Settings) -> bool:
 
 def redactor_for(settings: Settings, spec: Spec) -> Redactor:
     """The one redactor of a gateway: the spec's credentials and `--filter-header`. Cassettes
-    and the violations page's kept exchanges (issue 16) are redacted by the same one."""
-    return Redactor.from_security_schemes(
-        spec.document.get("components", {}).get("securitySchemes", {}),
-        extra_headers=settings.filter_header,
-    )
+    and the violations page's kept exchanges are redacted by the same one."""
+    return Redactor.for_spec(spec.document, settings.filter_header)
 
 
 async def open_mode(

@@ -39,6 +39,12 @@ class Redactor:
         self._query_names = frozenset(query_names)
 
     @classmethod
+    def for_spec(cls, document: Mapping[str, Any], extra_headers: Iterable[str] = ()) -> Redactor:
+        """The redactor of an OpenAPI document: its `securitySchemes`, plus `extra_headers`."""
+        schemes = (document.get("components") or {}).get("securitySchemes") or {}
+        return cls.from_security_schemes(schemes, extra_headers)
+
+    @classmethod
     def from_security_schemes(
         cls, schemes: Mapping[str, Any], extra_headers: Iterable[str] = ()
     ) -> Redactor:

@@ -330,7 +330,7 @@ def test_a_response_with_an_error_exits_1_and_is_still_written(
     code, out, _, path = import_har(capsys, write_har(tmp_path, entry(), drifted))
     assert code == 1
     assert "#1 POST " + URL in out
-    assert "Error: response.body.ID [type]" in out
+    assert "Error response.body.ID (type): " in out  # the one line check prints too
     assert "violation(s), errors found" in out
     assert len(load_cassette(path)) == 2
 
