@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from proxy import __version__, ui
-from proxy.jsonout import dumps as dumps_json
 from proxy.keys import OPENED, SETTINGS, SINKS, SPEC
 from proxy.problems import SOURCE_HEADER, method_not_allowed, problem
+from proxy.responses import json_response
 
 PREFIX = "/__proxy"
 
@@ -257,6 +257,4 @@ def loop_name() -> str:
 
 
 def _json(value: object) -> web.Response:
-    response = web.Response(body=dumps_json(value), content_type="application/json")
-    response.headers[SOURCE_HEADER] = "gateway"
-    return response
+    return json_response(200, value, "gateway")

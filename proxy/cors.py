@@ -28,11 +28,12 @@ from proxy import admin
 from proxy.exchange import is_preflight
 from proxy.pipeline import unknown_route
 from proxy.problems import SOURCE_HEADER, problem
+from proxy.responses import UPSTREAM_VERDICT_HEADER, VERDICT_HEADER
 from proxy.sinks.access_log import AccessLog
 from proxy.spec import Spec
 
 #: The headers a page may read besides the CORS-safelisted ones: the gateway's verdict.
-EXPOSED = ("sl-violations", "upstream-sl-violations", SOURCE_HEADER)
+EXPOSED = (VERDICT_HEADER, UPSTREAM_VERDICT_HEADER, SOURCE_HEADER)
 #: How long a browser may cache a preflight, in seconds (Chromium caps it at 7200).
 MAX_AGE = "600"
 _PREFIX = "access-control-"

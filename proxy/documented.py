@@ -18,6 +18,7 @@ from aiohttp import web
 
 from proxy.jsonout import dumps as dumps_json
 from proxy.problems import SOURCE_HEADER
+from proxy.responses import empty_response, json_response
 from proxy.spec import MediaType, Operation
 from proxy.synth import BodyPlan, fits_check
 from proxy.validation import is_json_media
@@ -112,16 +113,10 @@ def error_response(
     Status, a plain string...); `{"errors": [...]}` where it documents none."""
     documented = operation.response_for(status)
     if documented is None:
-        response = web.Response(
-            status=status, body=dumps_json({"errors": messages}), content_type="application/json"
-        )
-        response.headers[SOURCE_HEADER] = source
-        return response
+        return json_response(status, {"errors": messages}, source)
     _, media_types = documented
     if not media_types:
-        response = web.Response(status=status)
-        response.headers[SOURCE_HEADER] = source
-        return response
+        return empty_response(status, source)
     media = pick_media(media_types)
     return body_response(status, media, error_value(media.schema, messages), source)
 

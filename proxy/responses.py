@@ -1,9 +1,9 @@
-"""Responses the route sends: portal-shaped errors, synthesized bodies, and passthroughs.
+"""Responses the gateway sends: JSON and empty answers of its own, and passthroughs.
 
 A passthrough (upstream or cassette) must reach the client with exactly the headers it had:
 aiohttp's server would otherwise add `Content-Type: application/octet-stream`, `Server` and
-`Date`. The response is marked with the header names it really has, and the gateway's
-request class (`proxy.app.GatewayRequest`) removes whatever aiohttp added as the headers go
+`Date`. The response is marked with the header names it really has, and the application's
+`on_response_prepare` signal (`proxy.app`) removes whatever aiohttp added as the headers go
 out (`strip_invented_headers`).
 """
 
@@ -30,6 +30,13 @@ _INVENTED = (hdrs.CONTENT_TYPE, hdrs.SERVER, hdrs.DATE)
 def json_response(status: int, value: object, source: str) -> web.Response:
     """A JSON response made by the gateway itself (mock bodies, portal-shaped errors)."""
     return json_bytes_response(status, dumps_json(value), source)
+
+
+def empty_response(status: int, source: str) -> web.Response:
+    """A response with no body (a status the spec documents without content)."""
+    response = web.Response(status=status)
+    response.headers[SOURCE_HEADER] = source
+    return response
 
 
 def json_bytes_response(status: int, body: bytes, source: str) -> web.Response:

@@ -12,14 +12,13 @@ from typing import Any
 
 from aiohttp import web
 
-from proxy.documented import body_response
+from proxy.documented import body_response, pick_media, plan_for
 from proxy.exchange import Exchange
 from proxy.library import Library
 from proxy.problems import problem
-from proxy.responses import json_bytes_response, json_response
-from proxy.spec import MediaType
-from proxy.synth import BodyPlan, reshape
-from proxy.validation import find_media, is_json_media, parse_json
+from proxy.responses import empty_response, json_bytes_response, json_response
+from proxy.synth import reshape
+from proxy.validation import is_json_media, parse_json
 
 
 class MockSource:
@@ -27,7 +26,6 @@ class MockSource:
 
     def __init__(self, shapes: Library | None = None) -> None:
         self.shapes = shapes
-        self._plans: dict[int, BodyPlan] = {}  # mock bodies, worked out once per media type
 
     async def answer(self, ex: Exchange) -> web.StreamResponse | None:
         """A spec-valid answer (shaped by a recording when there is one to shape by)."""
@@ -67,14 +65,13 @@ class MockSource:
         _, media_types = documented
         ex.source = "mock"
         if not media_types:
-            response = web.Response(status=chosen)
-            response.headers["X-Portal-Proxy-Source"] = "mock"
-            return response
-        media = find_media(media_types, "application/json") or media_types[0]
+            return empty_response(chosen, "mock")
+        media = pick_media(media_types)
+        plan = plan_for(media.schema)
         echo = ex.parsed.value if isinstance(ex.parsed.value, dict) else None
         if not is_json_media(media.media_type) and example is None:
             # A JPEG, YAML, zip or text body, as documented (proxy.documented).
-            return body_response(chosen, media, self._plan(media).render(echo), "mock")
+            return body_response(chosen, media, plan.render(echo), "mock")
         if example is not None:
             if example not in media.examples:
                 known = ", ".join(media.examples) or "none"
@@ -90,13 +87,7 @@ class MockSource:
             return json_response(chosen, reshape(shape, echo, media.schema), "mock")
         # The request body keys the plan's memo; without an echo, every body renders alike.
         key = ex.body if echo is not None else b""
-        return json_bytes_response(chosen, self._plan(media).encode(echo, key), "mock")
-
-    def _plan(self, media: MediaType) -> BodyPlan:
-        plan = self._plans.get(id(media))
-        if plan is None:
-            plan = self._plans[id(media)] = BodyPlan(media.schema)
-        return plan
+        return json_bytes_response(chosen, plan.encode(echo, key), "mock")
 
 
 def parse_prefer(header: str) -> dict[str, str]:

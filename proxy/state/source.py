@@ -18,6 +18,7 @@ from aiohttp import web
 from proxy import documented
 from proxy.exchange import Exchange
 from proxy.problems import problem
+from proxy.responses import empty_response
 from proxy.spec import Operation, Spec
 from proxy.state.resources import (
     Resource,
@@ -183,9 +184,7 @@ class StateSource:
         found = operation.response_for(status)
         media_types = found[1] if found is not None else ()
         if not media_types:
-            response = web.Response(status=status)
-            response.headers["X-Portal-Proxy-Source"] = _SOURCE
-            return response
+            return empty_response(status, _SOURCE)
         media = documented.pick_media(media_types)
         value = documented.plan_for(media.schema).render(item)
         return documented.body_response(status, media, value, _SOURCE)

@@ -23,6 +23,7 @@ from aiohttp_sse import EventSourceResponse, sse_response
 from proxy.jsonout import dumps as dumps_json
 from proxy.keys import SINKS
 from proxy.problems import SOURCE_HEADER, problem
+from proxy.responses import json_response
 from proxy.sinks.exchanges import KeptExchanges, Subscriber
 
 #: Where the detail of one kept exchange is: `/__proxy/exchanges/{id}`.
@@ -133,6 +134,6 @@ def _dumps(value: object) -> str:
 
 
 def _json(value: object) -> web.Response:
-    response = web.Response(body=dumps_json(value), content_type="application/json")
+    response = json_response(200, value, "gateway")
     response.headers.update(_HEADERS)
     return response
