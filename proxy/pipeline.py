@@ -102,10 +102,9 @@ class Pipeline:
             violations=violations,
             upstream_latency=ex.upstream_latency if ex is not None else None,
             duration=time.perf_counter() - started,
-            exchange=ex if violations else None,  # issue 16: the violations page's store
             query=request.rel_url.raw_query_string,  # for the access log (issue 12)
         )
-        self.sinks.emit(report, response)
+        self.sinks.emit(report, response, ex)
         return response
 
 

@@ -10,15 +10,12 @@ import logging
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, TextIO
+from typing import Any, Final, TextIO
 
 import orjson
 
 from proxy.settings import LOG_FORMATS, LogFormat
 from proxy.violations import Violation
-
-if TYPE_CHECKING:
-    from proxy.exchange import Exchange
 
 # Attributes every LogRecord has; whatever else is in `record.__dict__` came from `extra=`.
 _RECORD_ATTRIBUTES: Final = frozenset(
@@ -50,10 +47,6 @@ class ExchangeReport:
     upstream_latency: float | None = None
     duration: float = 0.0  # seconds from the request's arrival to its answer
     query: str = ""  # the raw query string; only the access log shows it, redacted (issue 12)
-    # Issue 16: the request as read, for the violations page's store. Set only when there
-    # are violations (clean exchanges cost nothing), and only while the sinks run:
-    # `Sinks.emit` clears it after, so no kept report holds a request or its body.
-    exchange: Exchange | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data (what `GET /__proxy/violations` lists)."""

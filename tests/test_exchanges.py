@@ -183,11 +183,11 @@ async def test_memory_is_bounded_and_a_slow_subscriber_is_dropped_not_grown() ->
     store = KeptExchanges(Redactor(), size=10)
     subscriber = store.subscribe()
     for n in range(QUEUE_SIZE + 50):
-        store.emit(report(n), web.Response())
+        store.emit(report(n), web.Response(), None)
     assert len(store.list()) == 10 and store.counts()["violating"] == QUEUE_SIZE + 50
     # It fell behind: what was waiting is dropped, and its stream told to end.
     assert subscriber.queue.qsize() == 1 and subscriber.queue.get_nowait() is None
-    store.emit(report(0), web.Response())
+    store.emit(report(0), web.Response(), None)
     assert subscriber.queue.empty()  # no longer fed
 
 

@@ -59,7 +59,7 @@ def make_sinks(**settings: Any) -> Sinks:
 def emit(sinks: Sinks, report: ExchangeReport) -> web.Response:
     """Hand a report to the sinks as the pipeline does, with the response about to go out."""
     response = web.Response()
-    sinks.emit(report, response)
+    sinks.emit(report, response, None)
     return response
 
 
@@ -195,7 +195,9 @@ def test_configure_logging_refuses_unknown_format() -> None:
 def test_recent_newest_first_and_bounded() -> None:
     recent = RecentViolations(size=3)
     for n in range(5):
-        recent.emit(make_report([GRANT_TYPE], at=1000.0 + n, request_id=f"r{n}"), web.Response())
+        recent.emit(
+            make_report([GRANT_TYPE], at=1000.0 + n, request_id=f"r{n}"), web.Response(), None
+        )
     assert [item["request_id"] for item in recent.recent()] == ["r4", "r3", "r2"]
 
 

@@ -1,7 +1,7 @@
 """Sinks: where a finished exchange's report goes.
 
 Every exchange the gateway answers ends in one `ExchangeReport`, handed to each sink in
-`build_sinks`'s list. A sink is one class in one file with an `emit(report, response)`
+`build_sinks`'s list. A sink is one class in one file with an `emit(report, response, ex)`
 method: it is synchronous and never waits on I/O (the webhook queues; the log writes a
 line). Adding a sink is one new file here and one line in `build_sinks`.
 """
@@ -12,6 +12,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from proxy.exchange import Exchange
 from proxy.linewriter import LineWriter
 from proxy.metrics import Metrics
 from proxy.redact import Redactor
@@ -34,8 +35,12 @@ class Sink(Protocol):
     #: exchange then skips it (a call per sink per request is measurable on the hot path).
     takes_clean: bool
 
-    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
-        """Take one exchange's report; `response` is still open for headers."""
+    def emit(
+        self, report: ExchangeReport, response: web.StreamResponse, ex: Exchange | None
+    ) -> None:
+        """Take one exchange's report; `response` is still open for headers. `ex` is the
+        exchange as read (None for a request the pipeline never saw): a sink may read its
+        request, but must not keep it (no kept report holds a request or its body)."""
 
 
 class Sinks:
@@ -58,17 +63,16 @@ class Sinks:
         self._always = tuple(sink.emit for sink in sinks if sink.takes_clean)
         self._violating = tuple(sink.emit for sink in sinks if not sink.takes_clean)
 
-    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
+    def emit(
+        self, report: ExchangeReport, response: web.StreamResponse, ex: Exchange | None
+    ) -> None:
         """Hand one report to every sink that takes it."""
         for emit in self._always:
-            emit(report, response)
+            emit(report, response, ex)
         if not report.violations:
             return
         for emit in self._violating:
-            emit(report, response)
-        # The request travels with the report only while the sinks run (issue 16): a sink
-        # that keeps reports (recent, webhook) must not keep requests and their bodies too.
-        report.exchange = None
+            emit(report, response, ex)
 
     async def start(self) -> None:
         """Start the sinks that run a task of their own (the webhook's sender)."""

@@ -19,6 +19,7 @@ import time
 
 from aiohttp import web
 
+from proxy.exchange import Exchange
 from proxy.linewriter import LineWriter
 from proxy.problems import SOURCE_HEADER
 from proxy.redact import Redactor
@@ -46,7 +47,9 @@ class AccessLog:
         self.redactor = redactor
         self.writer = writer
 
-    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
+    def emit(
+        self, report: ExchangeReport, response: web.StreamResponse, ex: Exchange | None
+    ) -> None:
         """Log one line for the exchange."""
         writer = self.writer
         if writer is None and not logger.isEnabledFor(logging.INFO):
@@ -84,7 +87,7 @@ class AccessLog:
     def own(self, request: web.BaseRequest, response: web.StreamResponse, started: float) -> None:
         """Log a request the gateway answered itself, outside the pipeline (a preflight, an
         admin endpoint); `started` is its `time.perf_counter()` on arrival."""
-        self.emit(own_report(request, response, started), response)
+        self.emit(own_report(request, response, started), response, None)
 
 
 def own_report(

@@ -20,6 +20,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
+from proxy.exchange import Exchange
 from proxy.metrics import operation_label
 from proxy.redact import Redactor
 from proxy.report import ExchangeReport, safe_path
@@ -135,14 +136,16 @@ class KeptExchanges:
         self.clean = 0
         self.violating = 0
 
-    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
+    def emit(
+        self, report: ExchangeReport, response: web.StreamResponse, ex: Exchange | None
+    ) -> None:
         """Count a clean exchange; keep a violating one and offer it to every live stream."""
         if not report.violations:
             self.clean += 1
             return
         self.violating += 1
         self._next += 1
-        kept = self._keep(f"{self._prefix}{self._next}", report, response)
+        kept = self._keep(f"{self._prefix}{self._next}", report, response, ex)
         if self.size:
             self._kept.appendleft(kept)
         if self._subscribers:
@@ -151,9 +154,10 @@ class KeptExchanges:
                 if not subscriber.offer(summary):
                     self._subscribers.discard(subscriber)
 
-    def _keep(self, id_: str, report: ExchangeReport, response: web.StreamResponse) -> Kept:
+    def _keep(
+        self, id_: str, report: ExchangeReport, response: web.StreamResponse, ex: Exchange | None
+    ) -> Kept:
         redactor = self.redactor
-        ex = report.exchange
         if ex is None:  # a report built without the pipeline (the sinks' own tests)
             return Kept(id_, report, safe_path(report.path), None, None)
         request = Message(

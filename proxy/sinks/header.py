@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from proxy.exchange import Exchange
 from proxy.report import ExchangeReport
+from proxy.responses import VERDICT_HEADER
 from proxy.violations import header_value
 
 
@@ -13,7 +15,8 @@ class ViolationsHeader:
 
     takes_clean = False  # only exchanges that had violations
 
-    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
+    def emit(
+        self, report: ExchangeReport, response: web.StreamResponse, ex: Exchange | None
+    ) -> None:
         """Add the header to the response about to be sent."""
-        if report.violations:
-            response.headers["sl-violations"] = header_value(report.violations)
+        response.headers[VERDICT_HEADER] = header_value(report.violations)

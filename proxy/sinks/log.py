@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from proxy.exchange import Exchange
 from proxy.metrics import operation_label
 from proxy.report import ExchangeReport, safe_path
 from proxy.settings import LogFormat
@@ -28,10 +29,10 @@ class ViolationLog:
     def __init__(self, log_format: LogFormat = "text") -> None:
         self.log_format = log_format
 
-    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
-        """Log the report if it had violations."""
-        if not report.violations:
-            return
+    def emit(
+        self, report: ExchangeReport, response: web.StreamResponse, ex: Exchange | None
+    ) -> None:
+        """Log the report (it had violations: `Sinks` hands this sink no other)."""
         level = logging.WARNING if has_errors(report.violations) else logging.INFO
         if not logger.isEnabledFor(level):
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from proxy.exchange import Exchange
 from proxy.metrics import Metrics
 from proxy.report import ExchangeReport
 
@@ -16,7 +17,9 @@ class MetricsSink:
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
 
-    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
+    def emit(
+        self, report: ExchangeReport, response: web.StreamResponse, ex: Exchange | None
+    ) -> None:
         """Count the exchange (and observe the upstream's latency), then its violations."""
         self.metrics.observe_exchange(
             report.operation_id, report.status, report.source, report.upstream_latency

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from proxy.exchange import Exchange
 from proxy.metrics import operation_label
 from proxy.report import ExchangeReport
 
@@ -22,10 +23,11 @@ class RecentViolations:
         # Newest on the left: `appendleft` makes a full deque drop the oldest, on the right.
         self._recent: deque[ExchangeReport] = deque(maxlen=size)
 
-    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
-        """Keep the report if it had violations (kept as is: reports are not mutated)."""
-        if report.violations:
-            self._recent.appendleft(report)
+    def emit(
+        self, report: ExchangeReport, response: web.StreamResponse, ex: Exchange | None
+    ) -> None:
+        """Keep the report (it had violations; kept as is: reports are not mutated)."""
+        self._recent.appendleft(report)
 
     def recent(
         self, since: float | None = None, operation: str | None = None, limit: int = 100

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from proxy.exchange import Exchange
 from proxy.metrics import Metrics
 from proxy.report import ExchangeReport
 from proxy.webhook import WebhookAlerter
@@ -17,10 +18,11 @@ class WebhookSink:
     def __init__(self, url: str, window: float, metrics: Metrics) -> None:
         self.alerter = WebhookAlerter(url, window=window, metrics=metrics)
 
-    def emit(self, report: ExchangeReport, response: web.StreamResponse) -> None:
+    def emit(
+        self, report: ExchangeReport, response: web.StreamResponse, ex: Exchange | None
+    ) -> None:
         """Queue the report's new violations for delivery."""
-        if report.violations:
-            self.alerter.offer(report)
+        self.alerter.offer(report)
 
     async def start(self) -> None:
         """Start the sender task."""
