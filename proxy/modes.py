@@ -91,9 +91,9 @@ class _Parts:
     def strict(self) -> list[Source]:
         return [RefuseInvalid("gateway")] if self.settings.strict else []
 
-    def delayed(self, source: Source) -> Source:
-        """`source`, its answers delayed by `--latency` or `Prefer: delay=` (issue 12)."""
-        return Delayed(source, self.settings.latency)
+    def delayed(self, sources: list[Source]) -> Source:
+        """The first of `sources` to answer, delayed by `--latency` or `Prefer: delay=`."""
+        return Delayed(sources, self.settings.latency)
 
 
 async def _mock(parts: _Parts) -> Opened:
@@ -103,7 +103,7 @@ async def _mock(parts: _Parts) -> Opened:
     remembers: list[Source] = [state] if state is not None else []
     # The mock's 401/422 refusals are the portal's answers too: they are delayed as well.
     sources = [CassetteSource(library), *remembers, RefuseInvalid("mock"), MockSource()]
-    return Opened(library, [parts.delayed(source) for source in sources], state=state)
+    return Opened(library, [parts.delayed(sources)], state=state)
 
 
 async def _replay(parts: _Parts) -> Opened:
@@ -112,7 +112,7 @@ async def _replay(parts: _Parts) -> Opened:
     if parts.settings.on_miss == "mock":
         sources += [RefuseInvalid("mock"), MockSource(shapes=library)]
     # A miss is the gateway's own error: never delayed.
-    return Opened(library, [*map(parts.delayed, sources), MissSource(library)])
+    return Opened(library, [parts.delayed(sources), MissSource(library)])
 
 
 async def _record(parts: _Parts) -> Opened:

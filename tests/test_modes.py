@@ -74,7 +74,9 @@ async def test_each_mode_is_its_list_of_sources(
     try:
         # Delayed (--latency, Prefer: delay=) wraps the sources that stand in for the portal.
         unwrapped = [
-            source.source if isinstance(source, Delayed) else source for source in opened.sources
+            inner
+            for source in opened.sources
+            for inner in (source.wrapped if isinstance(source, Delayed) else (source,))
         ]
         assert [type(source) for source in unwrapped] == expected
         assert opened.record_mode == record_mode
