@@ -4,7 +4,7 @@ They are answered here and never forwarded. With `--admin-token T`, all but `hea
 `ready` require `Authorization: Bearer T`, or the session cookie `GET /__proxy/?token=T` sets
 (a browser cannot send a bearer token on a page load); comparison is constant-time. `handle`
 dispatches by exact path (GET and HEAD); `proxy.app` hands it every request under `/__proxy`.
-The violations page, its stream and its exchanges are `proxy.ui`'s (issue 16).
+The violations page, its stream and its exchanges are `proxy.ui`'s.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: The methods every admin endpoint answers.
 METHODS = ("GET", "HEAD")
-#: The stateful mock's state (issue 13): GET shows it, DELETE resets it.
+#: The stateful mock's state: GET shows it, DELETE resets it.
 STATE_PATH = f"{PREFIX}/state"
 
-#: The session cookie of the violations page (issue 16), scoped to the admin endpoints.
+#: The session cookie of the violations page, scoped to the admin endpoints.
 COOKIE = "portal_proxy_admin"
 _COOKIE_PATH = PREFIX + "/"
 
@@ -44,10 +44,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
     """Answer one admin request."""
     handler = _ROUTES.get(request.path)
     if handler is None and request.path.startswith(ui.EXCHANGE_PREFIX):
-        handler = _EXCHANGE  # issue 16: /__proxy/exchanges/{id}
+        handler = _EXCHANGE  # /__proxy/exchanges/{id}
     if handler is None:
         return await _guarded(_unknown)(request)
-    # DELETE resets the mock's state, on that path only (issue 13).
+    # DELETE resets the mock's state, on that path only.
     methods = (*METHODS, "DELETE") if request.path == STATE_PATH else METHODS
     if request.method not in methods:
         return method_not_allowed(request.method, request.path, methods)
@@ -239,8 +239,8 @@ _ROUTES: dict[str, Handler] = {
     f"{PREFIX}/violations": _guarded(_violations),
     f"{PREFIX}/metrics": _guarded(_metrics),
     f"{PREFIX}/cassettes": _guarded(_cassettes),
-    STATE_PATH: _guarded(_state),  # issue 13
-    # Issue 16: the violations page, its live stream and the kept exchanges.
+    STATE_PATH: _guarded(_state),
+    # The violations page, its live stream and the kept exchanges.
     PREFIX: _to_page,
     f"{PREFIX}/": _page,
     f"{PREFIX}/ui": _page,

@@ -38,7 +38,7 @@ def build_app(
     redactor = redactor_for(settings, spec)
     sinks = build_sinks(settings, redactor, owns_stderr=owns_process)
     middlewares = []
-    if cors_enabled(settings):  # issue 12: browsers on another origin (proxy/cors.py)
+    if cors_enabled(settings):  # browsers on another origin (proxy/cors.py)
         policy = CorsPolicy(spec, settings.cors_origin)
         middlewares.append(cors_middleware(policy, sinks.access_log))
     app = web.Application(client_max_size=settings.max_body, middlewares=middlewares)
@@ -48,7 +48,7 @@ def build_app(
     app[SINKS] = sinks
     app[OWNS_PROCESS] = owns_process
     app.cleanup_ctx.append(_lifetime)
-    # Issue 16: live streams end when the stop begins, or they would hold it for 30 s.
+    # Live streams end when the stop begins, or they would hold it for 30 s.
     app.on_shutdown.append(_end_streams)
     # A passthrough must reach the client with exactly the headers it had; this signal runs
     # after aiohttp has added its defaults and before the headers are written.
@@ -84,7 +84,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     if admin.owns(request.path):
         started = time.perf_counter()
         response = await admin.handle(request)
-        access_log = app[SINKS].access_log  # issue 12: one line for every request
+        access_log = app[SINKS].access_log  # one line for every request
         if access_log is not None:
             access_log.own(request, response, started)
         return response

@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_spec_and_dir(check)
     check.add_argument("--format", choices=("text", "json"), default="text")
-    # Issue 15: HAR import and export (proxy/har_cli.py).
+    # HAR import and export (proxy/har_cli.py).
     from proxy.har_cli import add_parsers
 
     add_parsers(sub)

@@ -40,7 +40,7 @@ class Exchange:
 
 def is_preflight(request: web.BaseRequest) -> bool:
     """True for a browser's CORS preflight: `OPTIONS` with `Origin` and the method it wants
-    (issue 12: `proxy.cors` answers it; a recorder never records it)."""
+    (`proxy.cors` answers it; a recorder never records it)."""
     headers = request.headers
     return (
         request.method == "OPTIONS"

@@ -19,5 +19,5 @@ OPENED = web.AppKey("opened", Opened)
 PIPELINE = web.AppKey("pipeline", Pipeline)
 #: True only in the `portal-proxy` process: it may tune the garbage collector.
 OWNS_PROCESS = web.AppKey("owns_process", bool)
-#: The one redactor of cassettes and of the violations page's kept exchanges (issue 16).
+#: The one redactor of cassettes and of the violations page's kept exchanges.
 REDACTOR = web.AppKey("redactor", Redactor)

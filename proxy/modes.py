@@ -13,7 +13,7 @@ the upstream session and, in `record`, the cassette writer.
 | proxy   | upstream                                                                    |
 
 `--strict` puts "refuse invalid" in front of the upstream. In mock and replay, what a
-cassette or the mock answers can be delayed (`--latency`, `Prefer: delay=`; issue 12).
+cassette or the mock answers can be delayed (`--latency`, `Prefer: delay=`).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ MODES: dict[Mode, Callable[[_Parts], Awaitable[Opened]]] = {
 }
 
 
-#: Whether `--cors auto` answers browsers in a mode (issue 12): yes where the gateway stands
+#: Whether `--cors auto` answers browsers in a mode: yes where the gateway stands
 #: in for the portal; no in front of one, whose own CORS headers then pass through untouched.
 CORS_BY_DEFAULT: dict[Mode, bool] = {
     "mock": True,

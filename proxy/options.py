@@ -18,16 +18,16 @@ RecordMode = Literal["once", "new_episodes", "all", "none"]
 OnMiss = Literal["error", "mock"]
 LogFormat = Literal["text", "json"]
 Loop = Literal["auto", "asyncio", "uvloop"]
-Cors = Literal["auto", "on", "off"]  # issue 12
-OnOff = Literal["on", "off"]  # issue 12
+Cors = Literal["auto", "on", "off"]
+OnOff = Literal["on", "off"]
 
 MODES: tuple[Mode, ...] = get_args(Mode)
 RECORD_MODES: tuple[RecordMode, ...] = get_args(RecordMode)
 ON_MISS: tuple[OnMiss, ...] = get_args(OnMiss)
 LOG_FORMATS: tuple[LogFormat, ...] = get_args(LogFormat)
 LOOPS: tuple[Loop, ...] = get_args(Loop)
-CORS: tuple[Cors, ...] = get_args(Cors)  # issue 12
-ON_OFF: tuple[OnOff, ...] = get_args(OnOff)  # issue 12
+CORS: tuple[Cors, ...] = get_args(Cors)
+ON_OFF: tuple[OnOff, ...] = get_args(OnOff)
 #: The longest simulated latency, in milliseconds (`--latency`, `Prefer: delay=`): a minute.
 #: VCR.py's default matchers, less `scheme`, `host` and `port` (the upstream is configured).
 DEFAULT_MATCH_ON = ("method", "path", "query", "body")
@@ -190,7 +190,7 @@ OPTIONS: tuple[Option, ...] = (
         "`asyncio`; `uvloop`",
         "auto",
     ),
-    # -- issue 14: upstream TLS (files are checked in `check`, through `proxy.tls`) ----------
+    # -- upstream TLS (files are checked in `check`, through `proxy.tls`) ----------
     Option(
         "upstream-ca",
         values.pem("CA certificates"),
@@ -220,7 +220,7 @@ OPTIONS: tuple[Option, ...] = (
         modes=("record", "proxy"),
         metavar="FILE",
     ),
-    # Issue 16: the violations page keeps the last N violating exchanges, redacted.
+    # The violations page keeps the last N violating exchanges, redacted.
     Option(
         "keep-exchanges",
         values.count,
@@ -228,7 +228,7 @@ OPTIONS: tuple[Option, ...] = (
         1000,
         metavar="N",
     ),
-    # -- issue 12: browser apps ---------------------------------------------------------
+    # -- browser apps ---------------------------------------------------------
     Option(
         "cors",
         values.choice(CORS),
@@ -257,7 +257,7 @@ OPTIONS: tuple[Option, ...] = (
         metavar="MS|MIN-MAX",
         shown="0",
     ),
-    # -- issue 13: stateful mock --
+    # -- stateful mock --
     Option(
         "state",
         values.choice(ON_OFF),

@@ -102,7 +102,7 @@ class Pipeline:
             violations=violations,
             upstream_latency=ex.upstream_latency if ex is not None else None,
             duration=time.perf_counter() - started,
-            query=request.rel_url.raw_query_string,  # for the access log (issue 12)
+            query=request.rel_url.raw_query_string,  # for the access log
         )
         self.sinks.emit(report, response, ex)
         return response

@@ -31,7 +31,7 @@ KINDS: dict[str, tuple[int, str]] = {
     "bad-request": (400, "The request cannot be processed"),
     "unauthorized": (401, "Admin token required"),
     "cassette-error": (500, "The cassette cannot be used"),
-    "cors-origin-not-allowed": (403, "Origin not allowed by --cors-origin"),  # issue 12
+    "cors-origin-not-allowed": (403, "Origin not allowed by --cors-origin"),
     "state-full": (507, "The mock's state is full (--state-limit)"),
 }
 

@@ -91,7 +91,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="fail every test whose portal exchanges had spec violations of severity Error",
     )
-    # Issue 15: pytest-recording's layout, so a suite migrating from it keeps its files.
+    # pytest-recording's layout, so a suite migrating from it keeps its files.
     layouts = ", ".join(LAYOUTS)
     group.addoption(
         "--portal-cassette-layout",

@@ -46,7 +46,7 @@ class ExchangeReport:
     violations: list[Violation]
     upstream_latency: float | None = None
     duration: float = 0.0  # seconds from the request's arrival to its answer
-    query: str = ""  # the raw query string; only the access log shows it, redacted (issue 12)
+    query: str = ""  # the raw query string; only the access log shows it, redacted
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data (what `GET /__proxy/violations` lists)."""

@@ -101,7 +101,7 @@ class Settings:
     alert_webhook: str | None = None
     alert_window: float = default("alert_window")
     loop: Loop = default("loop")
-    # -- issue 14: upstream TLS, and readiness ------------------------------------------------
+    # -- upstream TLS, and readiness ------------------------------------------------
     upstream_ca: Path | None = None
     upstream_insecure: bool = default("upstream_insecure")
     upstream_cert: Path | None = None
@@ -109,14 +109,14 @@ class Settings:
     #: Seconds between readiness probes of the upstream; no option (operators have no need
     #: to change it), set by tests that watch readiness change.
     ready_interval: float = 5.0
-    # Issue 16: the violations page.
+    # The violations page.
     keep_exchanges: int = default("keep_exchanges")
-    # -- issue 12: browser apps
+    # -- browser apps
     cors: Cors = default("cors")
     cors_origin: tuple[str, ...] = default("cors_origin")
     access_log: OnOff = default("access_log")
     latency: tuple[int, int] = default("latency")  # (min, max) milliseconds
-    # -- issue 13: stateful mock
+    # -- stateful mock
     state: OnOff = default("state")
     state_limit: int = default("state_limit")
 
@@ -181,9 +181,9 @@ def check(settings: Settings) -> None:
         raise SettingsError(
             f"--latency: expected 0 <= MIN <= MAX <= {values.MAX_DELAY_MS} ms, got {low}-{high}"
         )
-    if settings.state not in ON_OFF:  # issue 13
+    if settings.state not in ON_OFF:
         raise SettingsError(f"--state: expected on or off, got {settings.state!r}")
-    if settings.state_limit < 1:  # issue 13
+    if settings.state_limit < 1:
         raise SettingsError(f"--state-limit: expected at least 1, got {settings.state_limit}")
     if settings.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         raise SettingsError(
@@ -197,7 +197,7 @@ def check(settings: Settings) -> None:
     from proxy.tls import TLSConfigError, client_context
 
     try:
-        client_context(settings)  # issue 14: missing, unreadable or non-PEM files, at start
+        client_context(settings)  # missing, unreadable or non-PEM files, at start
     except TLSConfigError as exc:
         raise SettingsError(str(exc)) from None
     if not settings.spec.is_file():

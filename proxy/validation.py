@@ -160,7 +160,7 @@ def _request_body(
     content_type = headers.get("Content-Type")
     media = media_type_of(content_type)
     if not body and not operation.request_body_required:
-        # issue 13: by the spec an absent optional body is valid; answered as `{}` is.
+        # By the spec an absent optional body is valid; answered as `{}` is.
         found.append(
             violation(
                 ["request", "body"],
@@ -174,7 +174,7 @@ def _request_body(
     if not body or not media or (target := find_media(operation.request_body, media)) is None:
         return _request_body_refused(operation, media, body, found)
     if media == "multipart/form-data":
-        found.extend(_form_body(target, content_type or "", body))  # issue 13
+        found.extend(_form_body(target, content_type or "", body))
         return ParsedBody()
     if not is_json_media(media):
         return ParsedBody()

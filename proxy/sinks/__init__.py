@@ -113,7 +113,7 @@ def build_sinks(
     if settings.alert_webhook:
         sinks.append(WebhookSink(settings.alert_webhook, settings.alert_window, metrics))
     access_log = None
-    if settings.access_log == "on":  # issue 12
+    if settings.access_log == "on":
         writer = LineWriter(access.logger.name, settings.log_format) if owns_stderr else None
         access_log = AccessLog(settings.log_format, redactor, writer)
         sinks.append(access_log)

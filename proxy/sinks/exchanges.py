@@ -1,4 +1,4 @@
-"""The last N violating exchanges, redacted, for the violations page (issue 16).
+"""The last N violating exchanges, redacted, for the violations page.
 
 Each kept exchange holds its summary (the report), and the request and response as the
 gateway saw them: headers redacted by the same `Redactor` that redacts cassettes, bodies cut

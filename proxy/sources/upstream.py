@@ -59,7 +59,7 @@ class UpstreamSource:
                 validate_response(ex.operation, answer.status, answer.headers, answer.body)
             )
         # With CORS off, a preflight is forwarded (the upstream answers it) but never
-        # recorded: a replay answers preflights itself (issue 12).
+        # recorded: a replay answers preflights itself.
         if self.recorder is not None and not is_preflight(request):
             self.recorder.record(ex, answer)
         if self.strict and has_errors(ex.violations[checked:]):

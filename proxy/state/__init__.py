@@ -1,4 +1,4 @@
-"""The stateful mock (issue 13): resources inferred from the spec, a bounded store, and a
+"""The stateful mock: resources inferred from the spec, a bounded store, and a
 source that answers a collection's and an item's operations from it."""
 
 from proxy.state.source import StateSource

@@ -1,4 +1,4 @@
-"""The violations page (issue 16): the HTML, the live stream, the kept exchanges.
+"""The violations page: the HTML, the live stream, the kept exchanges.
 
 `index.html` (next to this file, shipped in the wheel) is the whole page, script and style
 inline: no build step, no file from another origin. It is served with a Content-Security-
