@@ -46,7 +46,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if handler is None and request.path.startswith(ui.EXCHANGE_PREFIX):
         handler = _EXCHANGE  # /__proxy/exchanges/{id}
     if handler is None:
-        return await _guarded(_unknown)(request)
+        return await _UNKNOWN(request)
     # DELETE resets the mock's state, on that path only.
     methods = (*METHODS, "DELETE") if request.path == STATE_PATH else METHODS
     if request.method not in methods:
@@ -248,6 +248,7 @@ _ROUTES: dict[str, Handler] = {
     f"{PREFIX}/exchanges": _guarded(ui.exchanges),
 }
 _EXCHANGE = _guarded(ui.exchange)
+_UNKNOWN = _guarded(_unknown)
 
 
 def loop_name() -> str:

@@ -146,12 +146,12 @@ def fits_check(schema: Mapping[str, Any]) -> Check:
     return full
 
 
-def reshape(shape: Any, echo: Mapping[str, Any] | None, schema: Any) -> Any:
+def reshape(shape: Any, echo: Mapping[str, Any] | None, plan: BodyPlan) -> Any:
     """A recorded body (`shape`) made this request's answer: the fields that echo the
-    request taken from `echo`, and the timestamps the server sets set to now."""
+    request taken from `echo`, and the timestamps the server sets set to now (`plan` is
+    the documented body's, `documented.plan_for`)."""
     if not isinstance(shape, dict):
         return shape
-    plan = BodyPlan(schema)
     template = plan.render(echo)
     if not isinstance(template, dict):
         return shape

@@ -17,6 +17,7 @@ from proxy.exchange import Exchange
 from proxy.library import Library
 from proxy.problems import problem
 from proxy.responses import empty_response, json_bytes_response, json_response
+from proxy.spec import Operation
 from proxy.synth import reshape
 from proxy.validation import is_json_media, parse_json
 
@@ -26,6 +27,9 @@ class MockSource:
 
     def __init__(self, shapes: Library | None = None) -> None:
         self.shapes = shapes
+        # The recording each operation's answers are shaped by, found and parsed once: the
+        # library of a replay does not change while it runs.
+        self._shapes: dict[int, tuple[int, Any] | None] = {}
 
     async def answer(self, ex: Exchange) -> web.StreamResponse | None:
         """A spec-valid answer (shaped by a recording when there is one to shape by)."""
@@ -33,15 +37,26 @@ class MockSource:
         if operation is None:
             return None
         if self.shapes is not None:
-            nearest = self.shapes.example_of(operation)
-            if nearest is not None:
-                shape = parse_json(nearest.response.body)
-                value = shape.value if shape.present else None
-                return self.synthesize(ex, status=nearest.response.status, shape=value)
+            found = self._shape_of(operation)
+            if found is not None:
+                return self.synthesize(ex, status=found[0], shape=found[1])
         prefer = parse_prefer(ex.request.headers.get("Prefer", ""))
         code = prefer.get("code")
         status = int(code) if code is not None and code.isdigit() else None
         return self.synthesize(ex, status=status, example=prefer.get("example"))
+
+    def _shape_of(self, operation: Operation) -> tuple[int, Any] | None:
+        key = id(operation)
+        if key not in self._shapes:
+            assert self.shapes is not None
+            nearest = self.shapes.example_of(operation)
+            if nearest is None:
+                self._shapes[key] = None
+            else:
+                parsed = parse_json(nearest.response.body)
+                value = parsed.value if parsed.present else None
+                self._shapes[key] = (nearest.response.status, value)
+        return self._shapes[key]
 
     def synthesize(
         self,
@@ -84,7 +99,7 @@ class MockSource:
             return json_response(chosen, media.examples[example], "mock")
         if shape is not None:
             # The recording's body, with the echoed fields and the server's timestamps new.
-            return json_response(chosen, reshape(shape, echo, media.schema), "mock")
+            return json_response(chosen, reshape(shape, echo, plan), "mock")
         # The request body keys the plan's memo; without an echo, every body renders alike.
         key = ex.body if echo is not None else b""
         return json_bytes_response(chosen, plan.encode(echo, key), "mock")
